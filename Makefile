@@ -1,0 +1,55 @@
+# rnd-equivalence: `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LOCK := .ci/requirements.lock
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+QUICK_DIR := build/quick
+
+.PHONY: help env figures figures-quick test unit lint clean lock
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z0-9_%./-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-34s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): $(LOCK) pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --no-deps --disable-pip-version-check -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation --disable-pip-version-check -e .
+	touch $@
+
+env: $(STAMP) ## create the pinned virtual environment in .venv (once; again when the lock changes)
+
+figures: $(STAMP) ## run every notebook in order with full parameters, in place: figures/, data/results/
+	$(PY) -m rndlib.pipeline --full $(NOTEBOOKS)
+
+notebooks/%.ipynb: $(STAMP) FORCE ## rerun one notebook in full, e.g. make notebooks/01_ntk_regime.ipynb
+	$(PY) -m rndlib.pipeline --full $@
+
+figures-quick: $(STAMP) ## run every notebook with quick parameters into build/quick (committed files untouched)
+	$(PY) -m rndlib.pipeline --quick --output $(QUICK_DIR) $(NOTEBOOKS)
+
+test: $(STAMP) ## unit tests, then the whole quick suite of notebooks
+	$(PY) -m pytest
+
+unit: $(STAMP) ## unit tests only (the notebooks are skipped)
+	$(PY) -m pytest -m "not notebooks"
+
+lint: $(STAMP) ## ruff over rndlib, tests and the notebooks
+	$(VENV)/bin/ruff check rndlib tests notebooks .ci
+	$(VENV)/bin/ruff format --check rndlib tests .ci
+
+lock: ## re-resolve pyproject.toml's requirements into .ci/requirements.lock and environment.yml
+	$(PYTHON) .ci/lock.py
+
+clean: ## remove build/ and caches (keeps .venv)
+	rm -rf build .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+FORCE:

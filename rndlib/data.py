@@ -1,0 +1,132 @@
+"""Toy regression data, generated with numpy and saved under data/ with its SHA-256.
+
+JAX's random streams change between versions, numpy's ``default_rng`` streams do
+not, so the data are drawn with numpy from a seed, written once as CSV (text that
+GitHub shows), and every load checks the file against ``data/SHA256SUMS``.
+Regenerate with ``python -m rndlib.data``.
+"""
+
+import csv
+import hashlib
+import json
+import os
+import tempfile
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from rndlib import paths
+
+CHECKSUMS = paths.DATA / "SHA256SUMS"
+
+
+class Dataset(NamedTuple):
+    """A regression set: inputs of shape (n, d), targets of shape (n, 1)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def make_toy_1d(seed: int = 0, n_per_cluster: int = 10, noise: float = 0.1) -> Dataset:
+    """y = x sin x + noise on two clusters, [-2, -2/3] and [2/3, 2]; a test grid on [-6, 6].
+
+    The test targets are the noise-free function on 200 evenly spaced points.
+    """
+    rng = np.random.default_rng(seed)
+    x = np.concatenate(
+        [rng.uniform(-2.0, -2.0 / 3.0, n_per_cluster), rng.uniform(2.0 / 3.0, 2.0, n_per_cluster)]
+    )
+    y = x * np.sin(x) + noise * rng.standard_normal(x.shape)
+    x_test = np.linspace(-6.0, 6.0, 200)
+    return Dataset(x[:, None], y[:, None], x_test[:, None], (x_test * np.sin(x_test))[:, None])
+
+
+GENERATORS = {"toy_1d": make_toy_1d}
+
+
+def _sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _read_checksums() -> dict[str, str]:
+    if not CHECKSUMS.exists():
+        return {}
+    rows = (line.split() for line in CHECKSUMS.read_text().splitlines() if line.strip())
+    return {name: digest for digest, name in rows}
+
+
+def write_dataset(name: str, data: Dataset) -> str:
+    """Write ``data/<name>.csv`` (columns split, x1..xd, y) and record its SHA-256."""
+    path = paths.DATA / f"{name}.csv"
+    dim = data.x_train.shape[1]
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["split", *(f"x{i + 1}" for i in range(dim)), "y"])
+        for split, xs, ys in (
+            ("train", data.x_train, data.y_train),
+            ("test", data.x_test, data.y_test),
+        ):
+            for x, y in zip(xs, ys, strict=True):
+                writer.writerow([split, *(format(v, ".17g") for v in (*x, *y))])
+    digests = _read_checksums() | {path.name: _sha256(path)}
+    CHECKSUMS.write_text("".join(f"{d}  {n}\n" for n, d in sorted(digests.items())))
+    return digests[path.name]
+
+
+def load_dataset(name: str) -> Dataset:
+    """Read ``data/<name>.csv`` after checking it against its recorded SHA-256.
+
+    Raises:
+        ValueError: if the file's checksum differs from the one in data/SHA256SUMS.
+    """
+    path = paths.DATA / f"{name}.csv"
+    expected = _read_checksums().get(path.name)
+    if expected is None or expected != _sha256(path):
+        raise ValueError(
+            f"{path} does not match its SHA-256 in {CHECKSUMS}; regenerate with "
+            "`python -m rndlib.data` if the change is intended."
+        )
+    rows = np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding="utf-8")
+    columns = [c for c in rows.dtype.names if c.startswith("x")]
+
+    def split(which: str) -> tuple[np.ndarray, np.ndarray]:
+        part = rows[rows["split"] == which]
+        x = np.stack([part[c].astype(np.float64) for c in columns], axis=1)
+        return x, part["y"].astype(np.float64)[:, None]
+
+    return Dataset(*split("train"), *split("test"))
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as JSON's numbers and lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_results(notebook: str, results: dict[str, Any]) -> str:
+    """Write a notebook's headline numbers to ``data/results/<notebook>.json``, atomically.
+
+    Keys are sorted and numbers written in full, so that two runs that compute
+    the same numbers write the same bytes. Returns the path written.
+    """
+    target = paths.results_file(notebook)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_plain(results), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, target)
+    return str(target.relative_to(paths.OUTPUT))
+
+
+if __name__ == "__main__":
+    for dataset_name, generate in GENERATORS.items():
+        print(dataset_name, write_dataset(dataset_name, generate()))

@@ -1,0 +1,107 @@
+"""Run the notebooks headlessly with papermill.
+
+``python -m rndlib.pipeline --full NOTEBOOK...`` executes each notebook with its
+own (full) parameters and writes it back in place, with its figures in figures/
+and its results in data/results/. ``--quick --output DIR`` passes ``quick=True``
+and sends the executed copy, the figures and the results under DIR instead
+(through ``RNDLIB_OUTPUT_DIR``, read by :mod:`rndlib.paths`), leaving the
+committed files untouched. A notebook is written only when every cell ran: a
+failing one is kept under build/failed/ for reading, and the run stops.
+Volatile metadata (papermill's timestamps and durations, cell timings) is
+stripped, so an executed notebook changes only where its outputs do.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+
+from rndlib import paths
+
+FAILED = paths.ROOT / "build" / "failed"
+
+
+def strip_volatile_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Drop papermill's and nbclient's timing metadata from a notebook and its cells."""
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    return nb
+
+
+def run_notebook(
+    notebook: Path,
+    *,
+    quick: bool,
+    output_dir: Path | None = None,
+    parameters: dict[str, Any] | None = None,
+) -> Path:
+    """Execute one notebook; return the path of the executed copy.
+
+    Args:
+        notebook: the notebook to run.
+        quick: pass ``quick=True`` (small widths, few draws).
+        output_dir: where the executed copy, figures and results go; ``None`` means
+            in place (the notebook itself, figures/ and data/results/).
+        parameters: further papermill parameters, overriding the notebook's.
+    """
+    notebook = Path(notebook).resolve()
+    parameters = {**({"quick": True} if quick else {}), **(parameters or {})}
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    if output_dir is None:
+        target = notebook
+        os.environ.pop("RNDLIB_OUTPUT_DIR", None)
+    else:
+        output_dir = Path(output_dir).resolve()
+        target = output_dir / "notebooks" / notebook.name
+        env["RNDLIB_OUTPUT_DIR"] = str(output_dir)
+    os.environ.update(env)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, scratch = tempfile.mkstemp(prefix=f".{notebook.stem}.", suffix=".ipynb", dir=target.parent)
+    os.close(fd)
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            scratch,
+            parameters=parameters or None,
+            kernel_name="python3",
+            cwd=str(paths.NOTEBOOKS),
+            progress_bar=False,
+        )
+    except BaseException:
+        FAILED.mkdir(parents=True, exist_ok=True)
+        os.replace(scratch, FAILED / notebook.name)
+        raise
+    nb = strip_volatile_metadata(nbformat.read(scratch, as_version=4))
+    nbformat.write(nb, scratch)
+    os.chmod(scratch, 0o644)
+    os.replace(scratch, target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--full", action="store_true", help="full parameters, in place")
+    mode.add_argument("--quick", action="store_true", help="quick parameters, into --output")
+    parser.add_argument("--output", type=Path, help="folder for the executed copies (quick runs)")
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    if args.quick and args.output is None:
+        parser.error("--quick needs --output: quick runs never overwrite the committed notebooks")
+    for notebook in args.notebooks:
+        start = time.perf_counter()
+        target = run_notebook(notebook, quick=args.quick, output_dir=args.output)
+        print(f"{notebook.name}: {time.perf_counter() - start:.1f} s -> {target}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The linearised-training lemma and the sandwich S_T[C] of THEORY.md, in float64.
+
+Everything here is a closed form in kernel matrices. With Theta the NTK and K the
+NNGP kernel of the architecture, ``X`` the N training inputs and ``x`` the test inputs:
+
+* Lemma: ``f_T(x) = f_0(x) + B_T(x) (Y - f_0(X))`` with
+  ``B_T = Theta_xX (Theta_XX + ridge I)^-1 P_T`` (:func:`training_operator`);
+* Sandwich: ``h(x) - B_T(x) h(X) ~ GP(0, S_T[C])`` for ``h ~ GP(0, C)``
+  (:func:`sandwich`): the deep-ensemble covariance is S_T[K], the RND error
+  covariance S_T[2K] (standard), S_T[K] (centred predictor) or S_T[Theta]
+  (Bayesian RND);
+* GP posterior ``C_xx - C_xX (C_XX + noise I)^-1 C_Xx`` (:func:`gp_posterior`).
+
+Loss and time conventions are THEORY.md's: loss ``1/2 sum ||f(X) - Y||^2``, step
+``lr`` for ``steps`` steps, or gradient flow for time ``time`` (in units of ``lr``).
+neural-tangents' ``predict`` uses the loss ``1/(2 |Y|) sum ||f(X) - Y||^2``, so its
+``t`` equals ``lr * time * |Y|`` here (``|Y|`` = number of training targets).
+"""
+
+import warnings
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import scipy.linalg
+
+from rndlib import validate
+
+#: A condition number above this is reported with a warning: float64 solves lose
+#: about log10(condition number) of their ~16 significant digits.
+ILL_CONDITIONED = 1e12
+
+
+@dataclass(frozen=True)
+class KernelBlocks:
+    """The three blocks of a covariance C: C(X, X), C(x, X) and C(x, x), as float64.
+
+    Blocks add and scale, so that ``2 * nngp`` or ``nngp_u + nngp_g`` is the
+    covariance of a sum of independent processes.
+    """
+
+    train_train: np.ndarray
+    test_train: np.ndarray
+    test_test: np.ndarray
+
+    def __add__(self, other: "KernelBlocks") -> "KernelBlocks":
+        return KernelBlocks(
+            self.train_train + other.train_train,
+            self.test_train + other.test_train,
+            self.test_test + other.test_test,
+        )
+
+    def __rmul__(self, scale: float) -> "KernelBlocks":
+        return KernelBlocks(
+            scale * self.train_train, scale * self.test_train, scale * self.test_test
+        )
+
+    def with_noise(self, noise: float) -> "KernelBlocks":
+        """Add independent noise of variance ``noise`` at the training inputs only."""
+        noise = validate.finite("noise", noise, at_least=0.0)
+        return KernelBlocks(
+            self.train_train + noise * np.eye(len(self.train_train)),
+            self.test_train,
+            self.test_test,
+        )
+
+
+class TrainingOperator(NamedTuple):
+    """``B_T(x)`` at the test inputs, shape (n_test, N), and the condition number it met."""
+
+    matrix: np.ndarray
+    condition_number: float
+
+
+class GaussianPrediction(NamedTuple):
+    """Mean (n_test, outputs) and covariance (n_test, n_test) of a Gaussian prediction."""
+
+    mean: np.ndarray
+    cov: np.ndarray
+    condition_number: float
+
+
+def kernel_blocks(kernel_fn, x_train: np.ndarray, x_test: np.ndarray, get: str) -> KernelBlocks:
+    """The infinite-width ``get`` kernel ('nngp' or 'ntk') of a stax ``kernel_fn``, as blocks."""
+    validate.choice("get", get, ("nngp", "ntk"))
+    x_train, x_test = np.asarray(x_train, np.float64), np.asarray(x_test, np.float64)
+
+    def block(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.asarray(kernel_fn(a, b, get), dtype=np.float64)
+
+    return KernelBlocks(block(x_train, x_train), block(x_test, x_train), block(x_test, x_test))
+
+
+def _eigh_psd(matrix: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """Eigendecomposition of a symmetric PSD matrix in float64, negative round-off clipped."""
+    matrix = np.asarray(matrix, np.float64)
+    if not np.all(np.isfinite(matrix)):
+        raise ValueError(f"{name} has non-finite entries")
+    evals, evecs = scipy.linalg.eigh((matrix + matrix.T) / 2)
+    evals = np.clip(evals, 0.0, None)
+    cond = float(evals[-1] / evals[0]) if evals[0] > 0 else float("inf")
+    if cond > ILL_CONDITIONED:
+        warnings.warn(f"{name} has condition number {cond:.3g}", RuntimeWarning, stacklevel=3)
+    return evals, evecs, cond
+
+
+def training_operator(
+    ntk: KernelBlocks,
+    *,
+    lr: float,
+    steps: int | None = None,
+    time: float | None = None,
+    ridge: float = 0.0,
+) -> TrainingOperator:
+    """``B_T = Theta_xX A^-1 P_T`` with ``A = Theta_XX + ridge I`` (THEORY.md, Lemma).
+
+    ``P_T = I - (I - lr A)^steps`` for gradient descent, ``I - exp(-lr time A)`` for
+    gradient flow, and ``I`` at convergence (neither ``steps`` nor ``time`` given).
+    ``ridge > 0`` is the L2 pull ``ridge/2 ||theta - theta_0||^2`` towards the
+    initialisation (THEORY.md, "Observation noise"). ``A^-1 P_T`` is formed in the
+    eigenbasis of A, where it is finite even for singular A at finite T.
+
+    Raises:
+        ValueError: for both ``steps`` and ``time``, a step size at or past the
+            stability limit ``2 / lambda_max(A)``, or a singular A at convergence.
+    """
+    lr = validate.finite("lr", lr, above=0.0)
+    ridge = validate.finite("ridge", ridge, at_least=0.0)
+    if steps is not None and time is not None:
+        raise ValueError("give steps (gradient descent) or time (gradient flow), not both")
+    evals, evecs, cond = _eigh_psd(ntk.train_train + ridge * np.eye(len(ntk.train_train)), "A")
+    if steps is not None:
+        steps = validate.positive_int("steps", steps, minimum=0)
+        if lr * evals[-1] >= 2.0:
+            raise ValueError(
+                f"lr={lr:.4g} is past the stability limit 2/lambda_max = {2 / evals[-1]:.4g}"
+            )
+        # (1 - (1 - lr l)^T) / l, with its limit lr T at l = 0.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gain = -np.expm1(steps * np.log1p(-lr * evals)) / evals
+        gain = np.where(evals > 0, gain, lr * steps)
+    elif time is not None:
+        time = validate.finite("time", time, at_least=0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gain = -np.expm1(-lr * time * evals) / evals
+        gain = np.where(evals > 0, gain, lr * time)
+    else:
+        if not evals[0] > 0:
+            raise ValueError(
+                f"A = Theta_XX + ridge I is singular (condition number {cond:.3g}): "
+                "use a finite number of steps or ridge > 0"
+            )
+        gain = 1.0 / evals
+    matrix = ntk.test_train @ (evecs * gain) @ evecs.T
+    return TrainingOperator(matrix, cond)
+
+
+def sandwich(cov: KernelBlocks, operator: np.ndarray) -> np.ndarray:
+    """``S_T[C] = C_xx - B C_Xx - C_xX B^T + B C_XX B^T``: Cov of ``h(x) - B h(X)`` (THEORY.md)."""
+    b = np.asarray(operator, np.float64)
+    cross = b @ cov.test_train.T
+    return cov.test_test - cross - cross.T + b @ cov.train_train @ b.T
+
+
+def ensemble_prediction(
+    nngp: KernelBlocks,
+    ntk: KernelBlocks,
+    y_train: np.ndarray,
+    *,
+    lr: float,
+    steps: int | None = None,
+    time: float | None = None,
+) -> GaussianPrediction:
+    """Distribution of an infinitely wide network trained from ``f_0 ~ GP(0, K)``.
+
+    ``f_T(x) ~ N(B_T Y, S_T[K])`` (THEORY.md, "Deep ensemble", after Lee et al. 2019):
+    the mean and covariance of a deep ensemble with infinitely many members.
+    """
+    op = training_operator(ntk, lr=lr, steps=steps, time=time)
+    return GaussianPrediction(op.matrix @ y_train, sandwich(nngp, op.matrix), op.condition_number)
+
+
+def gp_posterior(cov: KernelBlocks, y_train: np.ndarray, noise: float = 0.0) -> GaussianPrediction:
+    """GP posterior: mean ``C_xX A^-1 Y``, cov ``C_xx - C_xX A^-1 C_Xx``, ``A = C_XX + noise I``.
+
+    With ``cov`` the NTK this is the NTK-GP posterior of Claims 2 and 3; with the
+    NNGP kernel, the NNGP posterior.
+
+    Raises:
+        ValueError: if ``C_XX + noise I`` is singular.
+    """
+    noisy = cov.with_noise(noise).train_train
+    evals, evecs, cond = _eigh_psd(noisy, "C_XX + noise I")
+    if not evals[0] > 0:
+        raise ValueError(f"C_XX + noise I is singular (condition number {cond:.3g}): use noise > 0")
+    solve = cov.test_train @ (evecs / evals) @ evecs.T
+    return GaussianPrediction(solve @ y_train, cov.test_test - solve @ cov.test_train.T, cond)
