@@ -3,6 +3,7 @@
 import dataclasses
 from dataclasses import dataclass
 
+import jax.numpy as jnp
 from neural_tangents import stax
 
 from rndlib import validate
@@ -52,10 +53,31 @@ class ArchSpec:
         return dataclasses.replace(self, **changes)
 
 
+def _dense(spec: ArchSpec, out_dim: int) -> tuple:
+    return stax.Dense(out_dim, spec.W_std, spec.b_std, parameterization=spec.parameterization)
+
+
+def _hidden_layers(spec: ArchSpec) -> list[tuple]:
+    layers = []
+    for _ in range(spec.depth):
+        layers += [_dense(spec, spec.width), ACTIVATIONS[spec.activation]()]
+    return layers
+
+
 def network(spec: ArchSpec) -> tuple:
     """The stax triple ``(init_fn, apply_fn, kernel_fn)`` of an architecture spec."""
-    dense = {"W_std": spec.W_std, "b_std": spec.b_std, "parameterization": spec.parameterization}
-    hidden = []
-    for _ in range(spec.depth):
-        hidden += [stax.Dense(spec.width, **dense), ACTIVATIONS[spec.activation]()]
-    return stax.serial(*hidden, stax.Dense(spec.heads, **dense))
+    return stax.serial(*_hidden_layers(spec), _dense(spec, spec.heads))
+
+
+def empirical_nngp(spec: ArchSpec, params: tuple, x1: jnp.ndarray, x2: jnp.ndarray) -> jnp.ndarray:
+    """NNGP kernel of a finite network given its hidden layers: ``E[f(x1) f(x2)]`` over the readout.
+
+    With ``phi`` the last hidden layer's activations, the readout weights and bias
+    drawn afresh give ``W_std^2 phi(x1) . phi(x2) / width + b_std^2``: a kernel that
+    tends to the infinite-width NNGP K as ``width`` grows, with O(width^-1/2)
+    fluctuations (neural-tangents' ``empirical_nngp_fn`` instead returns the single
+    draw ``f(x1) f(x2)``, which does not converge with width).
+    """
+    _, hidden_fn = stax.serial(*_hidden_layers(spec))[:2]
+    phi1, phi2 = hidden_fn(params[:-1], x1), hidden_fn(params[:-1], x2)
+    return spec.W_std**2 * phi1 @ phi2.T / spec.width + spec.b_std**2

@@ -135,9 +135,12 @@ def training_operator(
             raise ValueError(
                 f"lr={lr:.4g} is past the stability limit 2/lambda_max = {2 / evals[-1]:.4g}"
             )
-        # (1 - (1 - lr l)^T) / l, with its limit lr T at l = 0.
+        # (1 - (1 - lr l)^T) / l, with its limit lr T at l = 0; expm1/log1p keep the
+        # digits where lr l is tiny, a plain power serves where 1 - lr l < 0.
+        base = 1.0 - lr * evals
         with np.errstate(divide="ignore", invalid="ignore"):
-            gain = -np.expm1(steps * np.log1p(-lr * evals)) / evals
+            fitted = np.where(base > 0, -np.expm1(steps * np.log1p(-lr * evals)), 1.0 - base**steps)
+            gain = fitted / evals
         gain = np.where(evals > 0, gain, lr * steps)
     elif time is not None:
         time = validate.finite("time", time, at_least=0.0)
@@ -153,6 +156,17 @@ def training_operator(
         gain = 1.0 / evals
     matrix = ntk.test_train @ (evecs * gain) @ evecs.T
     return TrainingOperator(matrix, cond)
+
+
+def linearised_prediction(
+    operator: np.ndarray, f0_test: np.ndarray, f0_train: np.ndarray, y_train: np.ndarray
+) -> np.ndarray:
+    """The lemma ``f_T(x) = f_0(x) + B_T(x) (Y - f_0(X))`` for one or many networks.
+
+    ``f0_test`` (..., n_test, outputs) and ``f0_train`` (..., N, outputs) are the
+    networks' outputs at initialisation; leading axes (ensemble members) broadcast.
+    """
+    return f0_test + np.asarray(operator) @ (np.asarray(y_train) - f0_train)
 
 
 def sandwich(cov: KernelBlocks, operator: np.ndarray) -> np.ndarray:

@@ -1,0 +1,26 @@
+"""savefig: PNG and PDF, written atomically, byte-identical for the same figure."""
+
+import matplotlib.pyplot as plt
+
+from rndlib import paths, plotting
+
+
+def draw():
+    plotting.use_style()
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1, 2], [1, 0, 1], label="a line")
+    ax.legend()
+    return fig
+
+
+def test_savefig_writes_both_formats_deterministically(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "FIGURES", tmp_path / "figures")
+    monkeypatch.setattr(paths, "OUTPUT", tmp_path)
+    written = plotting.savefig(draw(), "example")
+    assert written == ["figures/example.png", "figures/example.pdf"]
+    first = {p.name: p.read_bytes() for p in (tmp_path / "figures").iterdir()}
+    plotting.savefig(draw(), "example")
+    second = {p.name: p.read_bytes() for p in (tmp_path / "figures").iterdir()}
+    assert first == second  # no temporary files left, no timestamps inside
+    assert b"CreationDate" not in first["example.pdf"]
+    plt.close("all")

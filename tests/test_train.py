@@ -1,0 +1,119 @@
+"""Training, step sizes and RND targets against the closed forms of rndlib.theory."""
+
+import jax
+import jax.numpy as jnp
+import neural_tangents as nt
+import numpy as np
+import pytest
+
+from rndlib import metrics, models, theory, train
+
+
+def trained_vs_lemma(toy, width: int, *, ridge: float = 0.0, steps: int = 300) -> np.ndarray:
+    """Relative error of trained networks against the lemma, one per network."""
+    spec = models.ArchSpec(depth=1, width=width)
+    init_fn, apply_fn, kernel_fn = models.network(spec)
+    params = train.init_params(init_fn, seed=0, members=4, input_dim=1)
+    lam = train.largest_ntk_eigenvalue(apply_fn, params, toy.x_train, members=True)
+    lr = train.step_size(lam + ridge)
+    result = train.gradient_descent_members(
+        apply_fn, params, toy.x_train, toy.y_train, lr=lr, steps=steps, ridge=ridge
+    )
+    ntk = theory.kernel_blocks(kernel_fn, toy.x_train, toy.x_test, "ntk")
+    op = theory.training_operator(ntk, lr=lr, steps=steps, ridge=ridge).matrix
+    f0_test = np.asarray(train.apply_members(apply_fn, params, toy.x_test))
+    f0_train = np.asarray(train.apply_members(apply_fn, params, toy.x_train))
+    predicted = theory.linearised_prediction(op, f0_test, f0_train, toy.y_train)
+    trained = np.asarray(train.apply_members(apply_fn, result.params, toy.x_test))
+    return np.array(
+        [
+            metrics.relative_error(t - f, p - f)
+            for t, p, f in zip(trained, predicted, f0_test, strict=True)
+        ]
+    )
+
+
+@pytest.mark.parametrize("ridge", [0.0, 1.0])
+def test_wide_networks_follow_the_lemma(toy, ridge):
+    """Trained networks approach f_0 + B_T (Y - f_0(X)) as width grows (THEORY.md, Lemma)."""
+    narrow = trained_vs_lemma(toy, 64, ridge=ridge)
+    wide = trained_vs_lemma(toy, 16384, ridge=ridge)
+    assert wide.mean() < 0.02
+    assert wide.mean() < narrow.mean() / 3  # 1/sqrt(16384/64) = 1/16 in theory
+
+
+def test_members_train_as_if_alone(toy):
+    init_fn, apply_fn, _ = models.network(models.ArchSpec(depth=1, width=128))
+    params = train.init_params(init_fn, seed=3, members=3, input_dim=1)
+    targets = jnp.stack([toy.y_train, -toy.y_train, 2 * toy.y_train])
+    together = train.gradient_descent_members(
+        apply_fn, params, toy.x_train, targets, lr=1e-3, steps=50
+    )
+    for m in range(3):
+        alone = train.gradient_descent(
+            apply_fn,
+            jax.tree_util.tree_map(lambda a, m=m: a[m], params),
+            toy.x_train,
+            targets[m],
+            lr=1e-3,
+            steps=50,
+        )
+        np.testing.assert_allclose(together.losses[m], alone.losses, rtol=1e-12)
+    assert together.losses.shape == (3, 50)
+    assert np.all(np.diff(np.asarray(together.losses), axis=1) < 0)
+
+
+def test_largest_ntk_eigenvalue_matches_dense_kernel(toy):
+    """Power iteration on the NTK-vector product agrees with the dense NTK of all heads."""
+    init_fn, apply_fn, _ = models.network(models.ArchSpec(depth=1, width=256, heads=3))
+    _, params = init_fn(jax.random.PRNGKey(0), (-1, 1))
+    dense = nt.empirical_ntk_fn(apply_fn, trace_axes=())(toy.x_train, None, params)
+    n, heads = dense.shape[0], dense.shape[2]
+    flat = np.asarray(dense).transpose(0, 2, 1, 3).reshape(n * heads, n * heads)
+    lam = train.largest_ntk_eigenvalue(apply_fn, params, toy.x_train, iters=500)
+    assert lam == pytest.approx(np.linalg.eigvalsh(flat)[-1], rel=1e-6)
+
+
+def test_step_size_rule():
+    assert train.step_size(100.0, 1.0) == pytest.approx(0.01)
+    for bad in (0.0, 2.0, float("nan")):
+        with pytest.raises(ValueError, match="lr_fraction"):
+            train.step_size(100.0, bad)
+
+
+def test_bayesian_target_has_the_empirical_ntk_as_covariance(toy):
+    """u - g(.; theta_0) = J_0 psi, psi ~ N(0, I), has covariance Theta_0 (THEORY.md)."""
+    spec = models.ArchSpec(depth=1, width=512)
+    init_fn, apply_fn, kernel_fn = models.network(spec)
+    _, params = init_fn(jax.random.PRNGKey(1), (-1, 1))
+    x = toy.x_test[::20]
+    draws = 4000
+    targets = jax.vmap(
+        lambda s: train.bayesian_rnd_target(apply_fn, params, train.tangent_draw(params, s), x)
+    )(jnp.arange(draws))
+    residual = np.asarray(targets - apply_fn(params, x))[:, :, 0]
+    theta0 = np.asarray(nt.empirical_ntk_fn(apply_fn)(x, None, params))
+    z = metrics.covariance_zscores(residual, theta0)
+    assert np.abs(z).max() < 5.0
+    assert 0.7 < np.mean(z**2) < 1.3
+    # Against the infinite-width NTK the same check fails at this width: Theta_0 != Theta.
+    theta = np.asarray(kernel_fn(x, None, "ntk"))
+    assert np.mean(metrics.covariance_zscores(residual, theta) ** 2) > 1.3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"lr": 0.0}, "lr"),
+        ({"lr": float("inf")}, "lr"),
+        ({"steps": -5}, "steps"),
+        ({"steps": 2.5}, "steps"),
+        ({"ridge": -1.0}, "ridge"),
+    ],
+)
+def test_gradient_descent_rejects_bad_schedules(toy, kwargs, name):
+    init_fn, apply_fn, _ = models.network(models.ArchSpec(depth=1, width=16))
+    _, params = init_fn(jax.random.PRNGKey(0), (-1, 1))
+    schedule = {"lr": 1e-3, "steps": 10, **kwargs}
+    with pytest.raises(ValueError, match=name):
+        train.gradient_descent(apply_fn, params, toy.x_train, toy.y_train, **schedule)
