@@ -43,7 +43,7 @@ unit: $(STAMP) ## unit tests only (the notebooks are skipped)
 
 lint: $(STAMP) ## ruff over rndlib, tests and the notebooks
 	$(VENV)/bin/ruff check rndlib tests notebooks .ci
-	$(VENV)/bin/ruff format --check rndlib tests .ci
+	$(VENV)/bin/ruff format --check rndlib tests notebooks .ci
 
 lock: ## re-resolve pyproject.toml's requirements into .ci/requirements.lock and environment.yml
 	$(PYTHON) .ci/lock.py

@@ -12,10 +12,12 @@ stripped, so an executed notebook changes only where its outputs do.
 """
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,22 @@ def strip_volatile_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+@contextlib.contextmanager
+def _kernel_environment(output: Path | None) -> Iterator[None]:
+    """The environment the kernel inherits: the output folder, and quiet TensorFlow."""
+    saved = dict(os.environ)
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    if output is None:
+        os.environ.pop("RNDLIB_OUTPUT_DIR", None)
+    else:
+        os.environ["RNDLIB_OUTPUT_DIR"] = str(output)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def run_notebook(
     notebook: Path,
     *,
@@ -54,27 +72,24 @@ def run_notebook(
     """
     notebook = Path(notebook).resolve()
     parameters = {**({"quick": True} if quick else {}), **(parameters or {})}
-    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     if output_dir is None:
-        target = notebook
-        os.environ.pop("RNDLIB_OUTPUT_DIR", None)
+        target, output = notebook, None
     else:
-        output_dir = Path(output_dir).resolve()
-        target = output_dir / "notebooks" / notebook.name
-        env["RNDLIB_OUTPUT_DIR"] = str(output_dir)
-    os.environ.update(env)
+        output = Path(output_dir).resolve()
+        target = output / "notebooks" / notebook.name
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, scratch = tempfile.mkstemp(prefix=f".{notebook.stem}.", suffix=".ipynb", dir=target.parent)
     os.close(fd)
     try:
-        papermill.execute_notebook(
-            str(notebook),
-            scratch,
-            parameters=parameters or None,
-            kernel_name="python3",
-            cwd=str(paths.NOTEBOOKS),
-            progress_bar=False,
-        )
+        with _kernel_environment(output):
+            papermill.execute_notebook(
+                str(notebook),
+                scratch,
+                parameters=parameters or None,
+                kernel_name="python3",
+                cwd=str(paths.NOTEBOOKS),
+                progress_bar=False,
+            )
     except BaseException:
         FAILED.mkdir(parents=True, exist_ok=True)
         os.replace(scratch, FAILED / notebook.name)

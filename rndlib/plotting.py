@@ -4,6 +4,7 @@ import os
 import tempfile
 
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 
 from rndlib import paths
@@ -18,19 +19,25 @@ _METADATA = {
 def use_style() -> None:
     """The suite's seaborn style: white grid, colour-blind palette, readable sizes."""
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
-    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "savefig.bbox": "tight"})
+    plt.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "figure.constrained_layout.use": True,
+            "savefig.dpi": 150,
+            "savefig.bbox": "tight",
+        }
+    )
 
 
-def savefig(fig: plt.Figure, name: str) -> list[str]:
+def savefig(fig: plt.Figure, name: str) -> None:
     """Write ``figures/<name>.png`` and ``figures/<name>.pdf``, each atomically.
 
     Each file is written to a temporary file in the same folder, then renamed over
     the old one, so a reader never sees half a figure and a failed run leaves the
     previous figure in place. The files carry no timestamps: the same figure gives
-    the same bytes. Returns the paths written.
+    the same bytes.
     """
     paths.FIGURES.mkdir(parents=True, exist_ok=True)
-    written = []
     for fmt, metadata in _METADATA.items():
         target = paths.FIGURES / f"{name}.{fmt}"
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{fmt}", dir=paths.FIGURES)
@@ -42,5 +49,33 @@ def savefig(fig: plt.Figure, name: str) -> list[str]:
         except BaseException:
             os.unlink(tmp)
             raise
-        written.append(str(target.relative_to(paths.OUTPUT)))
-    return written
+
+
+def plot_band(
+    ax: plt.Axes, x: np.ndarray, mean: np.ndarray, var: np.ndarray, *, label: str, color=None
+) -> None:
+    """A mean line and its ``mean +- 2 sd`` band (about 95% of a Gaussian)."""
+    x, mean, sd = np.ravel(x), np.ravel(mean), np.sqrt(np.clip(np.ravel(var), 0.0, None))
+    (line,) = ax.plot(x, mean, color=color, label=label)
+    ax.fill_between(x, mean - 2 * sd, mean + 2 * sd, color=line.get_color(), alpha=0.2, lw=0)
+
+
+def plot_rate(
+    ax: plt.Axes, widths: np.ndarray, errors: np.ndarray, fit, *, label: str, color=None
+) -> None:
+    """Errors against width on log-log axes: each repeat, their mean, and the fitted law.
+
+    ``errors`` has shape (len(widths), repeats); ``fit`` is a :class:`rndlib.metrics.PowerLaw`.
+    """
+    widths, errors = np.asarray(widths, float), np.asarray(errors, float)
+    (means,) = ax.plot(
+        widths,
+        errors.mean(axis=1),
+        "o",
+        color=color,
+        label=f"{label}: slope {fit.slope:.2f} ± {fit.slope_stderr:.2f}",
+    )
+    repeats = np.broadcast_to(widths[:, None], errors.shape)
+    ax.plot(repeats.ravel(), errors.ravel(), ".", color=means.get_color(), alpha=0.25, ms=4)
+    ax.plot(widths, fit(widths), color=means.get_color(), lw=1)
+    ax.set(xscale="log", yscale="log")

@@ -126,6 +126,7 @@ def test_training_operator_rejects_bad_schedules(kernels, lr, kwargs, name):
 def test_singular_kernel_is_reported(toy):
     x = np.repeat(toy.x_train[:3], 2, axis=0)  # duplicated inputs: a singular Theta_XX
     ntk = theory.kernel_blocks(models.network(models.ArchSpec())[2], x, x, "ntk")
-    with pytest.raises(ValueError, match="singular"):
+    with pytest.raises(ValueError, match="singular"), pytest.warns(RuntimeWarning, match="inf"):
         theory.training_operator(ntk, lr=1e-3)
-    assert theory.training_operator(ntk, lr=1e-3, steps=10).condition_number == np.inf
+    with pytest.warns(RuntimeWarning, match="condition number inf"):
+        assert theory.training_operator(ntk, lr=1e-3, steps=10).condition_number == np.inf

@@ -1,0 +1,107 @@
+"""The notebooks: the quick suite runs and passes its checks; the committed ones are clean."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+
+from rndlib import paths, pipeline
+
+NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+QUICK_SUITE_BUDGET_S = 360
+
+
+def ids(notebook):
+    return notebook.stem
+
+
+@pytest.fixture(scope="session")
+def quick_suite(tmp_path_factory):
+    """Every notebook run once with quick=True into a scratch folder, and its time."""
+    output = tmp_path_factory.mktemp("quick")
+    seconds = {}
+    for notebook in NOTEBOOKS:
+        start = time.perf_counter()
+        pipeline.run_notebook(notebook, quick=True, output_dir=output)
+        seconds[notebook.stem] = time.perf_counter() - start
+    print("quick suite:", {k: round(v, 1) for k, v in seconds.items()})
+    return output, seconds
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
+def test_quick_run_writes_its_results_and_figures(quick_suite, notebook):
+    output, _ = quick_suite
+    results = json.loads((output / "data" / "results" / f"{notebook.stem}.json").read_text())
+    assert results["quick"] is True
+    pngs = sorted((output / "figures").glob(f"{notebook.stem[:2]}_*.png"))
+    assert pngs, "the notebook saved no figure"
+    for png in pngs:
+        assert png.with_suffix(".pdf").exists()
+
+
+@pytest.mark.notebooks
+def test_quick_suite_fits_its_budget(quick_suite):
+    _, seconds = quick_suite
+    assert sum(seconds.values()) < QUICK_SUITE_BUDGET_S, seconds
+
+
+@pytest.mark.notebooks
+def test_two_quick_runs_write_identical_files(quick_suite, tmp_path):
+    """Seeds come from the parameters: the results and figures are reproduced byte for byte."""
+    output, _ = quick_suite
+    notebook = paths.NOTEBOOKS / "01_ntk_regime.ipynb"
+    pipeline.run_notebook(notebook, quick=True, output_dir=tmp_path)
+    for folder, pattern in (("data/results", "01_*.json"), ("figures", "01_*")):
+        again = sorted((tmp_path / folder).glob(pattern))
+        assert again
+        for path in again:
+            assert path.read_bytes() == (output / folder / path.name).read_bytes(), path.name
+
+
+@pytest.mark.notebooks
+def test_bad_parameter_stops_at_once_and_leaves_figures_untouched(tmp_path):
+    figures = {p.name: p.read_bytes() for p in paths.FIGURES.glob("*")}
+    env = {k: v for k, v in os.environ.items() if k != "RNDLIB_OUTPUT_DIR"}
+    command = [
+        sys.executable,
+        "-m",
+        "papermill",
+        "--no-progress-bar",
+        str(paths.NOTEBOOKS / "01_ntk_regime.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        "-p",
+        "width",
+        "-1",
+    ]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    assert "ValueError: width must be an integer >= 1, got -1" in run.stdout + run.stderr
+    assert {p.name: p.read_bytes() for p in paths.FIGURES.glob("*")} == figures
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
+def test_committed_notebook_is_executed_and_clean(notebook):
+    """Users read the committed notebooks on GitHub: executed in full, no volatile metadata."""
+    nb = nbformat.read(notebook, as_version=4)
+    text = notebook.read_text()
+    assert "papermill" not in nb.metadata
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
+    assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1
+    assert "parameters" in code[0].metadata["tags"]
+    for cell in code:
+        assert not {"execution", "papermill"} & set(cell.metadata)
+        assert "injected-parameters" not in cell.metadata.get("tags", [])
+        assert all(o.output_type != "error" for o in cell.outputs)
+    assert str(paths.ROOT) not in text and "/tmp/" not in text
+    results = json.loads(paths.results_file(notebook.name).read_text())
+    assert results["quick"] is False
+    for name in re.findall(r'savefig\(fig, "([^"]+)"\)', text):
+        for suffix in (".png", ".pdf"):
+            assert (paths.ROOT / "figures" / f"{name}{suffix}").exists(), name
