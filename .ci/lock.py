@@ -34,7 +34,9 @@ def main() -> None:
     subprocess.run([*pip, "--no-deps", *unresolved], check=True)
     frozen = subprocess.run(
         [str(where / "bin" / "python"), "-m", "pip", "freeze", "--all", "--exclude", "pip"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()
     pins = sorted(frozen, key=str.lower)
     LOCK.write_text(
