@@ -43,7 +43,23 @@ def make_toy_1d(seed: int = 0, n_per_cluster: int = 10, noise: float = 0.1) -> D
     return Dataset(x[:, None], y[:, None], x_test[:, None], (x_test * np.sin(x_test))[:, None])
 
 
-GENERATORS = {"toy_1d": make_toy_1d}
+def make_toy_2d(seed: int = 0, n_per_cluster: int = 15, noise: float = 0.1) -> Dataset:
+    """y = sin(x1) cos(x2) + noise on three clusters in the plane; a 30 x 30 grid on [-4, 4]^2.
+
+    The clusters are Gaussian blobs (sd 0.4) around (-2, -1), (2, -1) and (0, 2); the
+    test targets are the noise-free function on the grid, in row-major order (x2 slowest).
+    """
+    rng = np.random.default_rng(seed)
+    centres = np.array([[-2.0, -1.0], [2.0, -1.0], [0.0, 2.0]])
+    x = np.concatenate([c + 0.4 * rng.standard_normal((n_per_cluster, 2)) for c in centres])
+    y = np.sin(x[:, 0]) * np.cos(x[:, 1]) + noise * rng.standard_normal(len(x))
+    axis = np.linspace(-4.0, 4.0, 30)
+    grid = np.stack([g.ravel() for g in np.meshgrid(axis, axis)], axis=1)
+    truth = np.sin(grid[:, 0]) * np.cos(grid[:, 1])
+    return Dataset(x, y[:, None], grid, truth[:, None])
+
+
+GENERATORS = {"toy_1d": make_toy_1d, "toy_2d": make_toy_2d}
 
 
 def _sha256(path) -> str:

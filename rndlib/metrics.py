@@ -46,3 +46,48 @@ def covariance_zscores(
     var = np.diag(cov)
     sd = np.sqrt((cov**2 + np.outer(var, var)) / draws)
     return (estimate - cov) / sd
+
+
+def variance_zscores(estimate: np.ndarray, exact: np.ndarray, dof: int) -> np.ndarray:
+    """z-scores of variance estimates from ``dof`` Gaussian degrees of freedom.
+
+    Under the null, ``dof * estimate / exact`` is chi-square with ``dof`` degrees of
+    freedom: its relative standard deviation is ``sqrt(2 / dof)``, the Monte-Carlo
+    floor of THEORY.md. Mapping it through the chi-square CDF and the normal
+    quantile gives an exactly N(0, 1) score, without the chi-square's skew that
+    ``(estimate / exact - 1) / sqrt(2 / dof)`` keeps at small ``dof``.
+    """
+    ratio = np.asarray(estimate, np.float64) / np.asarray(exact, np.float64)
+    return scipy.stats.norm.ppf(scipy.stats.chi2.cdf(dof * ratio, dof))
+
+
+def variance_mc_floor(dof: int) -> float:
+    """``E|estimate / exact - 1|`` of a variance estimate from ``dof`` Gaussian draws.
+
+    The mean absolute relative error that Monte-Carlo noise alone produces: the
+    floor under any measured discrepancy of that estimate.
+    """
+    return float(scipy.stats.chi2(dof).expect(lambda x: abs(x / dof - 1.0)))
+
+
+def decorrelated_points(cov: np.ndarray, max_r2: float = 0.1) -> np.ndarray:
+    """Indices of points whose variance estimates are nearly uncorrelated.
+
+    For Gaussian draws, the variance estimates at two points have correlation
+    ``rho^2``, ``rho`` the correlation of the draws. Greedily keep points (largest
+    variance first) whose ``rho^2`` with every kept point is below ``max_r2``, so
+    that z-scores pooled over them are nearly independent and a KS test on them
+    means what it says.
+    """
+    sd = np.sqrt(np.diag(cov))
+    r2 = (cov / np.outer(sd, sd)) ** 2
+    kept: list[int] = []
+    for i in np.argsort(-sd, kind="stable"):
+        if all(r2[i, j] < max_r2 for j in kept):
+            kept.append(int(i))
+    return np.sort(np.array(kept))
+
+
+def mean_relative_discrepancy(estimate: np.ndarray, reference: np.ndarray) -> float:
+    """``mean_x |estimate(x) / reference(x) - 1|``: the discrepancy of a variance profile."""
+    return float(np.mean(np.abs(np.asarray(estimate) / np.asarray(reference) - 1.0)))

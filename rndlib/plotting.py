@@ -79,3 +79,14 @@ def plot_rate(
     ax.plot(repeats.ravel(), errors.ravel(), ".", color=means.get_color(), alpha=0.25, ms=4)
     ax.plot(widths, fit(widths), color=means.get_color(), lw=1)
     ax.set(xscale="log", yscale="log")
+
+
+def plot_spread(
+    ax: plt.Axes, x: np.ndarray, samples: np.ndarray, *, label: str, color=None
+) -> None:
+    """The mean over repeats (axis 0) and a band of +- 2 standard errors of that mean."""
+    samples = np.asarray(samples, float)
+    mean = samples.mean(axis=0)
+    err = 2 * samples.std(axis=0, ddof=1) / np.sqrt(len(samples))
+    (line,) = ax.plot(np.ravel(x), mean, color=color, label=label)
+    ax.fill_between(np.ravel(x), mean - err, mean + err, color=line.get_color(), alpha=0.2, lw=0)

@@ -1,10 +1,13 @@
-"""Full-batch gradient descent for many networks at once, and the RND targets.
+"""Full-batch gradient descent for many networks at once, RND, and Claim 1's estimates.
 
 Training minimises THEORY.md's loss ``1/2 sum ||f(X) - Y||^2`` (plus
 ``ridge/2 ||theta - theta_0||^2``, the pull towards the initialisation of the
 "Observation noise" section) with plain gradient descent (``optax.sgd``), jitted,
 with ``lax.scan`` over steps and ``vmap`` over ensemble members. Multi-headed
 networks are one network with ``heads`` outputs: their losses add up.
+:func:`ensemble_variance` and :func:`rnd_variance` run Claim 1's experiment on a
+data set: trained estimates, the same draws pushed through the lemma, and the
+analytic variance.
 """
 
 from functools import partial
@@ -16,7 +19,8 @@ import neural_tangents as nt
 import numpy as np
 import optax
 
-from rndlib import validate
+from rndlib import models, theory, validate
+from rndlib.data import Dataset
 
 Params = Any
 
@@ -35,9 +39,13 @@ def init_params(init_fn, seed: int, members: int, input_dim: int) -> Params:
     return jax.vmap(lambda key: init_fn(key, (-1, input_dim))[1])(keys)
 
 
-def apply_members(apply_fn, params: Params, x: jax.Array) -> jax.Array:
-    """Outputs of stacked networks on shared inputs, shape (members, n, outputs)."""
-    return jax.vmap(apply_fn, in_axes=(0, None))(params, x)
+def apply_members(apply_fn, params: Params, x: jax.Array, batch_size: int = 8) -> jax.Array:
+    """Outputs of stacked networks on shared inputs, shape (members, n, outputs).
+
+    Mapped over the members ``batch_size`` at a time, so that the hidden
+    activations of all members on all inputs are never held at once.
+    """
+    return jax.lax.map(lambda p: apply_fn(p, x), params, batch_size=batch_size)
 
 
 def _power_iteration(matvec, shape: tuple[int, ...], iters: int) -> jax.Array:
@@ -50,7 +58,7 @@ def _power_iteration(matvec, shape: tuple[int, ...], iters: int) -> jax.Array:
 
 
 def largest_ntk_eigenvalue(
-    apply_fn, params: Params, x: jax.Array, *, members: bool = False, iters: int = 200
+    apply_fn, params: Params, x: jax.Array, *, members: bool = False, iters: int = 100
 ) -> float:
     """Largest eigenvalue of the empirical NTK on ``x``, all outputs (heads) together.
 
@@ -163,3 +171,157 @@ def bayesian_rnd_target(apply_fn, params0: Params, psi: Params, x: jax.Array) ->
     """
     g0, j0_psi = jax.jvp(lambda p: apply_fn(p, x), (params0,), (psi,))
     return g0 + j0_psi
+
+
+def rnd_error(
+    apply_fn,
+    predictor: Params,
+    x_train: jax.Array,
+    x_test: jax.Array,
+    target_train: jax.Array,
+    target_test: jax.Array,
+    *,
+    lr: float,
+    steps: int,
+    centred: bool = False,
+    ridge: float = 0.0,
+) -> jax.Array:
+    """RND error ``u(x) - g_T(x)`` at ``x_test`` after distilling ``u`` into ``g`` on ``x_train``.
+
+    The predictor ``g`` (all heads at once) is trained by gradient descent to match
+    the fixed target values ``target_train = u(X)``. With ``centred=True`` the
+    predictor is ``g(.; theta) - g(.; theta_0)``, which starts at zero: its error
+    covariance is ``S_T[K_u]`` instead of ``S_T[K_u + K_g]`` (THEORY.md, "RND").
+    Returns the errors, shape (n_test, heads).
+    """
+    offset_train = apply_fn(predictor, x_train) if centred else 0.0
+    offset_test = apply_fn(predictor, x_test) if centred else 0.0
+    trained = gradient_descent(
+        apply_fn, predictor, x_train, target_train + offset_train, lr=lr, steps=steps, ridge=ridge
+    ).params
+    return target_test - (apply_fn(trained, x_test) - offset_test)
+
+
+class VarianceEstimate(NamedTuple):
+    """A variance estimated from trained networks, beside its analytic value (Claim 1).
+
+    ``trained`` (seeds, n_test): one estimate per seed from ``dof`` Gaussian degrees
+    of freedom at infinite width. ``lemma`` (seeds, n_test): the same statistic of
+    the same initial draws pushed through the lemma instead of trained, so that
+    ``trained / lemma - 1`` is the finite-width gap with the Monte-Carlo noise
+    cancelled. ``analytic`` (n_test,): ``S_T[K](x, x)`` at the step size ``lr`` used.
+    """
+
+    analytic: np.ndarray
+    trained: np.ndarray
+    lemma: np.ndarray
+    dof: int
+    lr: float
+
+
+def _analytic_variance(kernel_fn, dataset: Dataset, lr: float, steps: int):
+    nngp = theory.kernel_blocks(kernel_fn, dataset.x_train, dataset.x_test, "nngp")
+    ntk = theory.kernel_blocks(kernel_fn, dataset.x_train, dataset.x_test, "ntk")
+    op = theory.training_operator(ntk, lr=lr, steps=steps).matrix
+    return np.diag(theory.sandwich(nngp, op)), op
+
+
+def ensemble_variance(
+    spec: models.ArchSpec,
+    dataset: Dataset,
+    *,
+    members: int,
+    seeds: int,
+    steps: int,
+    lr_fraction: float,
+    seed: int,
+) -> VarianceEstimate:
+    """Predictive variance of ``seeds`` deep ensembles of ``members`` networks each.
+
+    Every network (architecture ``spec``, one output) is trained on the data for
+    ``steps`` steps of ``lr_fraction / lambda_max``, ``lambda_max`` the largest over
+    all networks; the sample variance over each ensemble's members estimates
+    ``S_T[K](x, x)`` (THEORY.md, "Deep ensemble") with ``members - 1`` degrees of freedom.
+    """
+    x_train, y_train = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
+    init_fn, apply_fn, kernel_fn = models.network(spec.replace(heads=1))
+    params = init_params(init_fn, seed, seeds * members, x_train.shape[1])
+    lam = largest_ntk_eigenvalue(apply_fn, params, x_train, members=True)
+    lr = step_size(lam, lr_fraction)
+    analytic, op = _analytic_variance(kernel_fn, dataset, lr, steps)
+    trained = gradient_descent_members(apply_fn, params, x_train, y_train, lr=lr, steps=steps)
+    f0_train = np.asarray(apply_members(apply_fn, params, x_train))
+    f0_test = np.asarray(apply_members(apply_fn, params, dataset.x_test))
+    f_lemma = theory.linearised_prediction(op, f0_test, f0_train, dataset.y_train)
+    f_trained = np.asarray(apply_members(apply_fn, trained.params, dataset.x_test))
+
+    def variance(f: np.ndarray) -> np.ndarray:
+        return f[..., 0].reshape(seeds, members, -1).var(axis=1, ddof=1)
+
+    return VarianceEstimate(analytic, variance(f_trained), variance(f_lemma), members - 1, lr)
+
+
+def rnd_variance(
+    spec: models.ArchSpec,
+    dataset: Dataset,
+    *,
+    heads: int,
+    seeds: int,
+    steps: int,
+    lr_fraction: float,
+    seed: int,
+    centred: bool = False,
+    lr: float | None = None,
+) -> VarianceEstimate:
+    """Mean over heads of RND's squared error, for ``seeds`` RNDs with ``heads`` heads.
+
+    Predictor and target have the architecture ``spec`` with ``heads`` outputs; the
+    predictor (centred at its initialisation if ``centred``) is trained on the
+    target's values at the training inputs for ``steps`` steps of
+    ``lr_fraction / lambda_max``, ``lambda_max`` that of all heads together. The
+    standard error is divided by its constant 2, so that both estimate
+    ``S_T[K](x, x)`` (THEORY.md, "RND"), with ``heads`` degrees of freedom. A given
+    ``lr`` replaces the rule (to compare several numbers of heads at one step size).
+
+    Raises:
+        ValueError: if a given ``lr`` is at or past the stability limit ``2 / lambda_max``.
+    """
+    x_train, x_test = jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)
+    init_fn, apply_fn, kernel_fn = models.network(spec.replace(heads=heads))
+    predictors = init_params(init_fn, seed, seeds, x_train.shape[1])
+    targets = init_params(init_fn, seed + 1, seeds, x_train.shape[1])
+    lam = largest_ntk_eigenvalue(apply_fn, predictors, x_train, members=True)
+    if lr is None:
+        lr = step_size(lam, lr_fraction)
+    elif validate.finite("lr", lr, above=0.0) * lam >= 2.0:
+        raise ValueError(f"lr={lr:.4g} is past the stability limit 2/lambda_max = {2 / lam:.4g}")
+    analytic, op = _analytic_variance(kernel_fn, dataset, lr, steps)
+    u_train, u_test = (apply_members(apply_fn, targets, x) for x in (x_train, x_test))
+
+    def error(predictor, target_train, target_test):
+        return rnd_error(
+            apply_fn,
+            predictor,
+            x_train,
+            x_test,
+            target_train,
+            target_test,
+            lr=lr,
+            steps=steps,
+            centred=centred,
+        )
+
+    eps = np.asarray(jax.lax.map(lambda a: error(*a), (predictors, u_train, u_test)))
+    h_train, h_test = np.asarray(u_train), np.asarray(u_test)
+    if not centred:
+        h_train = h_train - np.asarray(apply_members(apply_fn, predictors, x_train))
+        h_test = h_test - np.asarray(apply_members(apply_fn, predictors, x_test))
+    eps_lemma = h_test - op @ h_train
+    constant = 1.0 if centred else 2.0
+    return VarianceEstimate(
+        analytic,
+        np.mean(eps**2, axis=-1) / constant,
+        np.mean(eps_lemma**2, axis=-1) / constant,
+        heads,
+        lr,
+    )

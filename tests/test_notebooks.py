@@ -105,3 +105,15 @@ def test_committed_notebook_is_executed_and_clean(notebook):
     for name in re.findall(r'savefig\(fig, "([^"]+)"\)', text):
         for suffix in (".png", ".pdf"):
             assert (paths.ROOT / "figures" / f"{name}{suffix}").exists(), name
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
+def test_every_parameter_is_visible_to_papermill(notebook):
+    """Each line of the parameters cell is a literal papermill can read and override."""
+    from papermill.translators import PythonTranslator
+
+    cell = nbformat.read(notebook, as_version=4).cells
+    params = next(c for c in cell if "parameters" in c.metadata.get("tags", []))
+    assignments = [line for line in params.source.splitlines() if re.match(r"^\w+ = ", line)]
+    parsed = PythonTranslator.inspect(params)
+    assert [p.name for p in parsed] == [line.split(" = ")[0] for line in assignments]

@@ -117,3 +117,33 @@ def test_gradient_descent_rejects_bad_schedules(toy, kwargs, name):
     schedule = {"lr": 1e-3, "steps": 10, **kwargs}
     with pytest.raises(ValueError, match=name):
         train.gradient_descent(apply_fn, params, toy.x_train, toy.y_train, **schedule)
+
+
+def test_rnd_error_before_training(toy):
+    """With no step taken, RND's error is u - g_0, and u for a centred predictor."""
+    init_fn, apply_fn, _ = models.network(models.ArchSpec(depth=1, width=64, heads=3))
+    g = init_fn(jax.random.PRNGKey(0), (-1, 1))[1]
+    u = init_fn(jax.random.PRNGKey(1), (-1, 1))[1]
+    x, xt = toy.x_train, toy.x_test
+    args = (apply_fn, g, x, xt, apply_fn(u, x), apply_fn(u, xt))
+    standard = train.rnd_error(*args, lr=0.01, steps=0)
+    centred = train.rnd_error(*args, lr=0.01, steps=0, centred=True)
+    np.testing.assert_allclose(standard, apply_fn(u, xt) - apply_fn(g, xt))
+    np.testing.assert_allclose(centred, apply_fn(u, xt))
+    assert standard.shape == (len(xt), 3)
+
+
+def test_variance_estimates_have_their_shapes_and_constants(toy):
+    spec = models.ArchSpec(depth=1, width=256)
+    common = {"seeds": 3, "steps": 0, "lr_fraction": 1.0, "seed": 0}
+    ensemble = train.ensemble_variance(spec, toy, members=5, **common)
+    rnd = train.rnd_variance(spec, toy, heads=4, **common)
+    assert ensemble.trained.shape == rnd.trained.shape == (3, len(toy.x_test))
+    assert (ensemble.dof, rnd.dof) == (4, 4)
+    # At T = 0 nothing is trained: the lemma is exact and the analytic variance is K(x, x).
+    np.testing.assert_allclose(rnd.trained, rnd.lemma, rtol=1e-10)
+    np.testing.assert_allclose(ensemble.trained, ensemble.lemma, rtol=1e-10)
+    nngp = models.network(spec)[2](toy.x_test, None, "nngp")
+    np.testing.assert_allclose(rnd.analytic, np.diag(nngp), rtol=1e-12)
+    with pytest.raises(ValueError, match="lr"):
+        train.rnd_variance(spec, toy, heads=4, lr=1.0, **common)

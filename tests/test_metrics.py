@@ -1,0 +1,47 @@
+"""Monte-Carlo floors and z-scores against simulation; fitted rates against known laws."""
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from rndlib import metrics
+
+
+@pytest.mark.parametrize("dof", [4, 16, 128])
+def test_variance_zscores_are_standard_normal_under_the_null(dof):
+    rng = np.random.default_rng(dof)
+    estimates = 2.5 * rng.chisquare(dof, size=20_000) / dof  # true variance 2.5
+    z = metrics.variance_zscores(estimates, 2.5, dof)
+    assert scipy.stats.kstest(z, "norm").pvalue > 0.01
+    # ... and reject a variance 10% off.
+    assert scipy.stats.kstest(metrics.variance_zscores(estimates, 2.75, dof), "norm").pvalue < 1e-6
+
+
+@pytest.mark.parametrize("dof", [8, 64])
+def test_mc_floor_matches_simulation(dof):
+    ratios = np.random.default_rng(0).chisquare(dof, size=200_000) / dof
+    assert metrics.variance_mc_floor(dof) == pytest.approx(np.mean(np.abs(ratios - 1)), rel=0.01)
+    assert metrics.variance_mc_floor(dof) < np.sqrt(2 / dof)
+
+
+def test_decorrelated_points_respect_the_threshold():
+    x = np.linspace(0, 10, 60)
+    cov = np.exp(-((x[:, None] - x[None, :]) ** 2)) * (1 + x)[:, None] * (1 + x)[None, :]
+    keep = metrics.decorrelated_points(cov, max_r2=0.1)
+    sd = np.sqrt(np.diag(cov))
+    r2 = (cov / np.outer(sd, sd))[np.ix_(keep, keep)] ** 2
+    assert np.all(r2[~np.eye(len(keep), dtype=bool)] < 0.1)
+    assert 59 in keep  # the largest variance is kept first
+    assert 5 < len(keep) < 30
+
+
+def test_power_law_fit_recovers_a_known_rate():
+    widths = np.array([64, 256, 1024, 4096])
+    fit = metrics.power_law_fit(widths, 3.0 * widths**-0.5)
+    assert fit.slope == pytest.approx(-0.5) and fit.scale == pytest.approx(3.0)
+    assert fit(16.0) == pytest.approx(0.75)
+
+
+def test_relative_errors():
+    assert metrics.relative_error(np.array([1.0, 1.0]), np.array([1.0, 0.0])) == pytest.approx(1.0)
+    assert metrics.mean_relative_discrepancy([1.1, 0.8], [1.0, 1.0]) == pytest.approx(0.15)
