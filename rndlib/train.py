@@ -153,10 +153,14 @@ def gradient_descent_members(
     return descend(params, y)
 
 
-def tangent_draw(params: Params, seed: int) -> Params:
-    """``psi ~ N(0, I)`` with the structure of ``params`` (THEORY.md, "Bayesian RND")."""
+def tangent_draw(params: Params, seed: int | jax.Array) -> Params:
+    """``psi ~ N(0, I)`` with the structure of ``params`` (THEORY.md, "Bayesian RND").
+
+    ``seed`` is an integer or a ``jax.random.PRNGKey``.
+    """
     leaves, tree = jax.tree_util.tree_flatten(params)
-    keys = jax.random.split(jax.random.PRNGKey(seed), len(leaves))
+    key = jax.random.PRNGKey(seed) if jnp.ndim(seed) == 0 else seed
+    keys = jax.random.split(key, len(leaves))
     draws = [
         jax.random.normal(k, leaf.shape, leaf.dtype) for k, leaf in zip(keys, leaves, strict=True)
     ]
@@ -323,5 +327,79 @@ def rnd_variance(
         np.mean(eps**2, axis=-1) / constant,
         np.mean(eps_lemma**2, axis=-1) / constant,
         heads,
+        lr,
+    )
+
+
+class ErrorDraws(NamedTuple):
+    """Bayesian-RND errors on the test inputs, beside the covariance they should have (Claim 2).
+
+    ``trained`` (seeds, heads, n_test): the errors ``u(x) - g_T(x)``. ``lemma``: the same
+    draws of ``h = J_0 psi`` (plus noise) pushed through the lemma instead of trained.
+    ``analytic`` (n_test, n_test): ``S_T[Theta + noise at X]``, which at convergence is the
+    (noisy) NTK-GP posterior covariance. ``lr``: the step size used.
+    """
+
+    trained: np.ndarray
+    lemma: np.ndarray
+    analytic: np.ndarray
+    lr: float
+
+
+def bayesian_rnd_errors(
+    spec: models.ArchSpec,
+    dataset: Dataset,
+    *,
+    heads: int,
+    seeds: int,
+    steps: int,
+    lr_fraction: float,
+    seed: int,
+    noise: float = 0.0,
+) -> ErrorDraws:
+    """Train ``seeds`` Bayesian RNDs with ``heads`` heads; return their errors (THEORY.md).
+
+    Each predictor ``g`` (architecture ``spec`` with ``heads`` outputs) gets the target
+    ``u = g(.; theta_0) + J_0 psi`` with ``psi ~ N(0, I)`` drawn once, plus
+    ``sqrt(noise) * zeta`` at the training inputs, and is trained on it for ``steps``
+    steps with the pull ``noise/2 ||theta - theta_0||^2``; the step is
+    ``lr_fraction / (lambda_max + noise)``, ``lambda_max`` that of all heads together.
+    """
+    validate.finite("noise", noise, at_least=0.0)
+    x_train, x_test = jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)
+    init_fn, apply_fn, kernel_fn = models.network(spec.replace(heads=heads))
+    predictors = init_params(init_fn, seed, seeds, x_train.shape[1])
+    lam = largest_ntk_eigenvalue(apply_fn, predictors, x_train, members=True)
+    lr = step_size(lam + noise, lr_fraction)
+    ntk = theory.kernel_blocks(kernel_fn, dataset.x_train, dataset.x_test, "ntk")
+    op = theory.training_operator(ntk, lr=lr, steps=steps, ridge=noise).matrix
+    zeta = np.random.default_rng(seed).standard_normal((seeds, len(dataset.x_train), heads))
+    noise_train = jnp.asarray(np.sqrt(noise) * zeta)
+
+    def one(predictor, key, noise_at_x):
+        psi = tangent_draw(predictor, key)
+        u_train = bayesian_rnd_target(apply_fn, predictor, psi, x_train) + noise_at_x
+        u_test = bayesian_rnd_target(apply_fn, predictor, psi, x_test)
+        eps = rnd_error(
+            apply_fn,
+            predictor,
+            x_train,
+            x_test,
+            u_train,
+            u_test,
+            lr=lr,
+            steps=steps,
+            ridge=noise,
+        )
+        h_train = u_train - apply_fn(predictor, x_train)
+        h_test = u_test - apply_fn(predictor, x_test)
+        return eps, h_test - op @ h_train
+
+    keys = jax.random.split(jax.random.PRNGKey(seed + 1), seeds)
+    eps, eps_lemma = jax.lax.map(lambda a: one(*a), (predictors, keys, noise_train))
+    return ErrorDraws(
+        np.asarray(eps).transpose(0, 2, 1),
+        np.asarray(eps_lemma).transpose(0, 2, 1),
+        theory.sandwich(ntk.with_noise(noise), op),
         lr,
     )

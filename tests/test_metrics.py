@@ -45,3 +45,12 @@ def test_power_law_fit_recovers_a_known_rate():
 def test_relative_errors():
     assert metrics.relative_error(np.array([1.0, 1.0]), np.array([1.0, 0.0])) == pytest.approx(1.0)
     assert metrics.mean_relative_discrepancy([1.1, 0.8], [1.0, 1.0]) == pytest.approx(0.15)
+
+
+def test_covariance_error_null_matches_its_expectation():
+    """E||S - C||_F^2 = (||C||_F^2 + tr(C)^2) / draws for the sample covariance S."""
+    x = np.linspace(-1, 1, 30)
+    cov = np.exp(-((x[:, None] - x[None, :]) ** 2)) + 0.1 * np.eye(30)
+    null = metrics.covariance_error_null(cov, draws=64, repeats=400, seed=1)
+    expected = np.sqrt((np.sum(cov**2) + np.trace(cov) ** 2) / 64) / np.linalg.norm(cov)
+    assert np.sqrt(np.mean(null**2)) == pytest.approx(expected, rel=0.05)

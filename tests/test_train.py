@@ -147,3 +147,15 @@ def test_variance_estimates_have_their_shapes_and_constants(toy):
     np.testing.assert_allclose(rnd.analytic, np.diag(nngp), rtol=1e-12)
     with pytest.raises(ValueError, match="lr"):
         train.rnd_variance(spec, toy, heads=4, lr=1.0, **common)
+
+
+def test_bayesian_rnd_errors_before_training(toy):
+    """At T = 0 the error is h = J_0 psi itself, and the analytic covariance is Theta."""
+    spec = models.ArchSpec(depth=1, width=128)
+    draws = train.bayesian_rnd_errors(
+        spec, toy, heads=3, seeds=2, steps=0, lr_fraction=1.0, seed=0, noise=0.5
+    )
+    assert draws.trained.shape == draws.lemma.shape == (2, 3, len(toy.x_test))
+    np.testing.assert_allclose(draws.trained, draws.lemma, rtol=1e-10, atol=1e-12)
+    theta = np.asarray(models.network(spec)[2](toy.x_test, None, "ntk"))
+    np.testing.assert_allclose(draws.analytic, theta, rtol=1e-12)
