@@ -1,6 +1,6 @@
 """rndlib: the theory and training code behind the rnd-equivalence notebooks.
 
-One module per concept: ``paths``, ``data``, ``validate``, ``models``, ``theory``,
+One module per concept: ``paths``, ``data``, ``validate``, ``models``, ``theory``, ``sampling``,
 ``train``, ``metrics``, ``plotting`` and ``pipeline`` (papermill). Importing the package
 switches JAX to float64, which every identity checked here is computed in.
 """

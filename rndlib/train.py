@@ -337,13 +337,14 @@ class ErrorDraws(NamedTuple):
     ``trained`` (seeds, heads, n_test): the errors ``u(x) - g_T(x)``. ``lemma``: the same
     draws of ``h = J_0 psi`` (plus noise) pushed through the lemma instead of trained.
     ``analytic`` (n_test, n_test): ``S_T[Theta + noise at X]``, which at convergence is the
-    (noisy) NTK-GP posterior covariance. ``lr``: the step size used.
+    (noisy) NTK-GP posterior covariance. ``lr`` and ``steps``: the schedule used.
     """
 
     trained: np.ndarray
     lemma: np.ndarray
     analytic: np.ndarray
     lr: float
+    steps: int
 
 
 def bayesian_rnd_errors(
@@ -352,7 +353,7 @@ def bayesian_rnd_errors(
     *,
     heads: int,
     seeds: int,
-    steps: int,
+    steps: int | None,
     lr_fraction: float,
     seed: int,
     noise: float = 0.0,
@@ -364,13 +365,19 @@ def bayesian_rnd_errors(
     ``sqrt(noise) * zeta`` at the training inputs, and is trained on it for ``steps``
     steps with the pull ``noise/2 ||theta - theta_0||^2``; the step is
     ``lr_fraction / (lambda_max + noise)``, ``lambda_max`` that of all heads together.
+    ``steps=None`` trains to convergence: ``5 / (lr * noise)`` steps fit every direction
+    of ``Theta_XX + noise I`` to within ``e^-5`` (it needs ``noise > 0``).
     """
     validate.finite("noise", noise, at_least=0.0)
+    if steps is None and noise == 0.0:
+        raise ValueError("steps=None (to convergence) needs noise > 0: Theta_XX is ill-conditioned")
     x_train, x_test = jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)
     init_fn, apply_fn, kernel_fn = models.network(spec.replace(heads=heads))
     predictors = init_params(init_fn, seed, seeds, x_train.shape[1])
     lam = largest_ntk_eigenvalue(apply_fn, predictors, x_train, members=True)
     lr = step_size(lam + noise, lr_fraction)
+    if steps is None:
+        steps = int(np.ceil(5.0 / (lr * noise)))
     ntk = theory.kernel_blocks(kernel_fn, dataset.x_train, dataset.x_test, "ntk")
     op = theory.training_operator(ntk, lr=lr, steps=steps, ridge=noise).matrix
     zeta = np.random.default_rng(seed).standard_normal((seeds, len(dataset.x_train), heads))
@@ -402,4 +409,5 @@ def bayesian_rnd_errors(
         np.asarray(eps_lemma).transpose(0, 2, 1),
         theory.sandwich(ntk.with_noise(noise), op),
         lr,
+        steps,
     )

@@ -1,0 +1,59 @@
+"""The posterior sampler's parts against their closed forms."""
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from rndlib import metrics, models, sampling, theory
+
+
+def test_gaussian_samples_have_the_requested_moments():
+    """Cholesky draws against the eigendecomposition-based Monte-Carlo null of metrics."""
+    x = np.linspace(-1, 1, 12)
+    cov = np.exp(-((x[:, None] - x[None, :]) ** 2)) + 0.01 * np.eye(12)
+    mean = np.sin(x)
+    draws = sampling.gaussian_samples(mean, cov, 1000, seed=0)
+    centred = draws - mean
+    error = metrics.relative_error(centred.T @ centred / len(draws), cov)
+    assert error < np.quantile(metrics.covariance_error_null(cov, 1000, repeats=200), 0.99)
+    assert np.all(np.abs(centred.mean(axis=0)) < 4 * np.sqrt(np.diag(cov) / len(draws)))
+    assert scipy.stats.kstest(centred[:, 3] / np.sqrt(cov[3, 3]), "norm").pvalue > 0.01
+
+
+def test_centred_network_mean_follows_the_noisy_lemma(toy):
+    """A wide centred network trained with the pull ends at B_T Y (ridge operator)."""
+    spec = models.ArchSpec(depth=1, width=8192)
+    steps, noise = 200, 0.5
+    mean = sampling.centred_network_mean(
+        spec, toy, steps=steps, lr_fraction=1.0, seed=0, noise=noise
+    )
+    ntk = theory.kernel_blocks(models.network(spec)[2], toy.x_train, toy.x_test, "ntk")
+    # The same step rule as the network's, from the analytic lambda_max (within a few percent).
+    lam = np.linalg.eigvalsh(ntk.train_train)[-1]
+    predicted = [
+        theory.training_operator(ntk, lr=1.0 / (lam * f + noise), steps=steps, ridge=noise).matrix
+        @ toy.y_train[:, 0]
+        for f in (1.0, 1.05)
+    ]
+    assert min(metrics.relative_error(mean, p) for p in predicted) < 0.05
+
+
+def test_posterior_samples_need_noise_to_converge(toy):
+    with pytest.raises(ValueError, match="noise > 0"):
+        sampling.posterior_samples(
+            models.ArchSpec(depth=1, width=16),
+            toy,
+            heads=2,
+            seeds=1,
+            noise=0.0,
+            lr_fraction=1.0,
+            seed=0,
+        )
+
+
+def test_energy_distance_separates_distributions():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((300, 5)), rng.standard_normal((300, 5))
+    shifted = b + 0.5
+    assert metrics.energy_distance(a, b) < metrics.energy_distance(a, shifted)
+    assert metrics.energy_distance(a, a) == pytest.approx(0.0, abs=1e-12)
