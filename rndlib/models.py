@@ -26,7 +26,7 @@ class ArchSpec:
             parameterization, or a weight or bias scale that is not finite.
     """
 
-    depth: int = 2
+    depth: int = 1
     width: int = 512
     activation: str = "relu"
     W_std: float = 1.5
