@@ -1,7 +1,9 @@
 """Discrepancies, fitted rates and Monte-Carlo floors: the numbers the checks assert on."""
 
+import time
 from typing import NamedTuple
 
+import jax
 import numpy as np
 import scipy.spatial.distance
 import scipy.stats
@@ -125,3 +127,18 @@ def energy_distance(a: np.ndarray, b: np.ndarray) -> float:
     within_a = scipy.spatial.distance.cdist(a, a).mean()
     within_b = scipy.spatial.distance.cdist(b, b).mean()
     return float(2 * cross - within_a - within_b)
+
+
+def median_wall_time(fn, repeats: int = 3) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls, after one warm-up call.
+
+    The warm-up compiles whatever ``fn`` jits; every call is waited for with
+    ``jax.block_until_ready``, since JAX dispatches asynchronously.
+    """
+    jax.block_until_ready(fn())
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))

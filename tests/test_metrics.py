@@ -54,3 +54,14 @@ def test_covariance_error_null_matches_its_expectation():
     null = metrics.covariance_error_null(cov, draws=64, repeats=400, seed=1)
     expected = np.sqrt((np.sum(cov**2) + np.trace(cov) ** 2) / 64) / np.linalg.norm(cov)
     assert np.sqrt(np.mean(null**2)) == pytest.approx(expected, rel=0.05)
+
+
+def test_median_wall_time_warms_up_and_waits():
+    calls = []
+
+    def work():
+        calls.append(1)
+        return np.ones(3)
+
+    seconds = metrics.median_wall_time(work, repeats=3)
+    assert len(calls) == 4 and 0 <= seconds < 1
