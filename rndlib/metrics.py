@@ -96,6 +96,15 @@ def mean_relative_discrepancy(estimate: np.ndarray, reference: np.ndarray) -> fl
     return float(np.mean(np.abs(np.asarray(estimate) / np.asarray(reference) - 1.0)))
 
 
+def _exact_draws(cov: np.ndarray, draws: int, repeats: int, seed: int):
+    """``repeats`` sets of ``draws`` exact N(0, cov) vectors, shape (draws, n) each."""
+    evals, evecs = np.linalg.eigh(cov)
+    root = evecs * np.sqrt(np.clip(evals, 0.0, None))
+    rng = np.random.default_rng(seed)
+    for _ in range(repeats):
+        yield rng.standard_normal((draws, len(cov))) @ root.T
+
+
 def covariance_error_null(
     cov: np.ndarray, draws: int, repeats: int = 200, seed: int = 0
 ) -> np.ndarray:
@@ -106,14 +115,28 @@ def covariance_error_null(
     the same number of draws is consistent with ``cov`` when its error lies within
     this distribution; its mean is the Monte-Carlo floor.
     """
-    evals, evecs = np.linalg.eigh(cov)
-    root = evecs * np.sqrt(np.clip(evals, 0.0, None))
-    rng = np.random.default_rng(seed)
-    errors = np.empty(repeats)
-    for r in range(repeats):
-        x = rng.standard_normal((draws, len(cov))) @ root.T
-        errors[r] = relative_error(x.T @ x / draws, cov)
-    return errors
+    return np.array(
+        [relative_error(x.T @ x / draws, cov) for x in _exact_draws(cov, draws, repeats, seed)]
+    )
+
+
+def variance_discrepancy_null(
+    cov: np.ndarray, draws: int, repeats: int = 200, seed: int = 0
+) -> np.ndarray:
+    """:func:`mean_relative_discrepancy` of variances from exact draws: its Monte-Carlo null.
+
+    ``repeats`` times, ``draws`` vectors are drawn from N(0, cov) and the mean of
+    their squares at each input compared with ``diag(cov)``. The inputs share their
+    draws, so the discrepancy scatters more than one input's would; its mean is
+    :func:`variance_mc_floor` of ``draws``, and its quantiles are the tolerance.
+    """
+    var = np.diag(cov)
+    return np.array(
+        [
+            mean_relative_discrepancy(np.mean(x**2, axis=0), var)
+            for x in _exact_draws(cov, draws, repeats, seed)
+        ]
+    )
 
 
 def energy_distance(a: np.ndarray, b: np.ndarray) -> float:

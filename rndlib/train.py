@@ -1,15 +1,17 @@
-"""Full-batch gradient descent for many networks at once, RND, and Claim 1's estimates.
+"""Training many networks at once, RND, and the estimates that Claims 1 and 2 are checked on.
 
 Training minimises THEORY.md's loss ``1/2 sum ||f(X) - Y||^2`` (plus
 ``ridge/2 ||theta - theta_0||^2``, the pull towards the initialisation of the
-"Observation noise" section) with plain gradient descent (``optax.sgd``), jitted,
-with ``lax.scan`` over steps and ``vmap`` over ensemble members. Multi-headed
-networks are one network with ``heads`` outputs: their losses add up.
+"Observation noise" section), jitted, with ``lax.scan`` over steps and ``vmap`` over
+ensemble members. The default is the theory's full-batch gradient descent; an
+:class:`Optimizer` swaps in minibatch SGD or Adam (optax), as practice trains.
+Multi-headed networks are one network with ``heads`` outputs: their losses add up.
 :func:`ensemble_variance` and :func:`rnd_variance` run Claim 1's experiment on a
 data set: trained estimates, the same draws pushed through the lemma, and the
 analytic variance.
 """
 
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -23,6 +25,43 @@ from rndlib import models, theory, validate
 from rndlib.data import Dataset
 
 Params = Any
+
+
+OPTIMIZERS = ("gd", "sgd", "adam")
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """How networks are trained: the theory's gradient descent, or what practice uses.
+
+    ``name`` is ``"gd"`` (full-batch gradient descent with a constant step: the
+    lemma's setting), ``"sgd"`` (minibatch SGD, ``optax.sgd``) or ``"adam"``
+    (minibatch ``optax.adam``). The minibatch optimizers draw ``batch_size`` inputs
+    without replacement each epoch, in an order fixed by ``seed``, scale the minibatch
+    loss by ``N / batch_size`` so that its gradient is unbiased, and decay the step by
+    a cosine schedule to 1% over the run, so that they converge. Their paths differ
+    from the lemma's: only their end point, the minimiser of the loss with
+    ``ridge > 0``, has a closed form.
+
+    Raises:
+        ValueError: naming the field, for an unknown name, a batch size given to
+            ``"gd"`` or missing for the others, or a negative seed.
+    """
+
+    name: str = "gd"
+    batch_size: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        validate.choice("optimizer", self.name, OPTIMIZERS)
+        if self.name == "gd" and self.batch_size is not None:
+            raise ValueError("batch_size must be None for full-batch gradient descent ('gd')")
+        if self.name != "gd":
+            validate.positive_int("batch_size", self.batch_size)
+        validate.positive_int("seed", self.seed, minimum=0)
+
+
+GD = Optimizer()
 
 
 class TrainResult(NamedTuple):
@@ -82,27 +121,66 @@ def step_size(lambda_max: float, fraction: float = 1.0) -> float:
     return validate.finite("lr_fraction", fraction, above=0.0, below=2.0) / lambda_max
 
 
-@partial(jax.jit, static_argnames=("apply_fn", "steps"))
-def _descend(apply_fn, params0: Params, x, y, lr, ridge, steps: int) -> TrainResult:
-    optimizer = optax.sgd(lr)
+def _optax_transform(optimizer: Optimizer, lr, steps: int) -> optax.GradientTransformation:
+    if optimizer.name == "gd":
+        return optax.sgd(lr)
+    schedule = optax.cosine_decay_schedule(lr, max(steps, 1), alpha=0.01)
+    return optax.sgd(schedule) if optimizer.name == "sgd" else optax.adam(schedule)
 
-    def loss(params):
-        fit = 0.5 * jnp.sum((apply_fn(params, x) - y) ** 2)
+
+@partial(jax.jit, static_argnames=("apply_fn", "steps", "optimizer"))
+def _descend(
+    apply_fn, params0: Params, x, y, lr, ridge, steps: int, optimizer: Optimizer
+) -> TrainResult:
+    transform = _optax_transform(optimizer, lr, steps)
+    n = x.shape[0]
+    batch = optimizer.batch_size or n
+    per_epoch = n // batch
+    key = jax.random.PRNGKey(optimizer.seed)
+
+    def loss(params, t):
+        if optimizer.batch_size is None:
+            xb, yb = x, y
+        else:
+            order = jax.random.permutation(jax.random.fold_in(key, t // per_epoch), n)
+            index = jax.lax.dynamic_slice(order, ((t % per_epoch) * batch,), (batch,))
+            xb, yb = x[index], y[index]
+        fit = 0.5 * (n / batch) * jnp.sum((apply_fn(params, xb) - yb) ** 2)
         moved = jax.tree_util.tree_map(lambda a, b: jnp.sum((a - b) ** 2), params, params0)
         pull = sum(jax.tree_util.tree_leaves(moved))
         return fit + 0.5 * ridge * pull
 
-    def step(state, _):
+    def step(state, t):
         params, opt_state = state
-        value, grads = jax.value_and_grad(loss)(params)
-        updates, opt_state = optimizer.update(grads, opt_state)
+        value, grads = jax.value_and_grad(loss)(params, t)
+        updates, opt_state = transform.update(grads, opt_state)
         return (optax.apply_updates(params, updates), opt_state), value
 
-    (params, _), losses = jax.lax.scan(step, (params0, optimizer.init(params0)), length=steps)
+    (params, _), losses = jax.lax.scan(step, (params0, transform.init(params0)), jnp.arange(steps))
     return TrainResult(params, losses)
 
 
-def _check_schedule(lr: float, steps: int, ridge: float) -> tuple[float, int, float]:
+def relative_ntk_change(apply_fn, params0: Params, params: Params, x: jax.Array) -> float:
+    """``||Theta_T - Theta_0||_F / ||Theta_0||_F``: how far training moved the empirical NTK.
+
+    The empirical NTKs (neural-tangents' ``empirical_ntk_fn``, outputs traced) of
+    the networks ``params0`` before and ``params`` after training, on ``x``. The
+    lemma assumes it is zero; in the kernel regime it falls as width^-1/2 (Lee et
+    al. 2019), and it is of order one when a network learns features.
+    """
+    ntk_fn = nt.empirical_ntk_fn(apply_fn)
+    before = np.asarray(ntk_fn(x, None, params0), np.float64)
+    after = np.asarray(ntk_fn(x, None, params), np.float64)
+    return float(np.linalg.norm(after - before) / np.linalg.norm(before))
+
+
+def _check_schedule(
+    lr: float, steps: int, ridge: float, optimizer: Optimizer, n_train: int
+) -> tuple[float, int, float]:
+    if optimizer.batch_size is not None and optimizer.batch_size > n_train:
+        raise ValueError(
+            f"batch_size must not exceed the {n_train} training inputs, got {optimizer.batch_size}"
+        )
     return (
         validate.finite("lr", lr, above=0.0),
         validate.positive_int("steps", steps, minimum=0),
@@ -119,14 +197,17 @@ def gradient_descent(
     lr: float,
     steps: int,
     ridge: float = 0.0,
+    optimizer: Optimizer = GD,
 ) -> TrainResult:
-    """Train one network by ``steps`` full-batch gradient-descent steps of size ``lr``.
+    """Train one network by ``steps`` gradient steps of size ``lr`` (full-batch by default).
 
-    Minimises ``1/2 sum ||f(X) - y||^2 + ridge/2 ||theta - theta_0||^2``; in the
-    kernel regime the result is THEORY.md's lemma ``f_0 + B_T (y - f_0(X))``.
+    Minimises ``1/2 sum ||f(X) - y||^2 + ridge/2 ||theta - theta_0||^2``; with the
+    default full-batch gradient descent, in the kernel regime, the result is
+    THEORY.md's lemma ``f_0 + B_T (y - f_0(X))``. ``optimizer`` swaps in minibatch
+    SGD or Adam (see :class:`Optimizer`); ``lr`` is then their initial step.
     """
-    lr, steps, ridge = _check_schedule(lr, steps, ridge)
-    return _descend(apply_fn, params, jnp.asarray(x), jnp.asarray(y), lr, ridge, steps)
+    lr, steps, ridge = _check_schedule(lr, steps, ridge, optimizer, len(x))
+    return _descend(apply_fn, params, jnp.asarray(x), jnp.asarray(y), lr, ridge, steps, optimizer)
 
 
 def gradient_descent_members(
@@ -138,17 +219,19 @@ def gradient_descent_members(
     lr: float,
     steps: int,
     ridge: float = 0.0,
+    optimizer: Optimizer = GD,
 ) -> TrainResult:
     """:func:`gradient_descent` for stacked networks at once (``vmap`` over members).
 
     ``y`` is either shared, shape (n, outputs), or one target per member,
     shape (members, n, outputs).
     """
-    lr, steps, ridge = _check_schedule(lr, steps, ridge)
+    lr, steps, ridge = _check_schedule(lr, steps, ridge, optimizer, len(x))
     y = jnp.asarray(y)
     y_axis = 0 if y.ndim == 3 else None
     descend = jax.vmap(
-        lambda p, t: _descend(apply_fn, p, jnp.asarray(x), t, lr, ridge, steps), in_axes=(0, y_axis)
+        lambda p, t: _descend(apply_fn, p, jnp.asarray(x), t, lr, ridge, steps, optimizer),
+        in_axes=(0, y_axis),
     )
     return descend(params, y)
 
@@ -189,6 +272,7 @@ def rnd_error(
     steps: int,
     centred: bool = False,
     ridge: float = 0.0,
+    optimizer: Optimizer = GD,
 ) -> jax.Array:
     """RND error ``u(x) - g_T(x)`` at ``x_test`` after distilling ``u`` into ``g`` on ``x_train``.
 
@@ -201,7 +285,14 @@ def rnd_error(
     offset_train = apply_fn(predictor, x_train) if centred else 0.0
     offset_test = apply_fn(predictor, x_test) if centred else 0.0
     trained = gradient_descent(
-        apply_fn, predictor, x_train, target_train + offset_train, lr=lr, steps=steps, ridge=ridge
+        apply_fn,
+        predictor,
+        x_train,
+        target_train + offset_train,
+        lr=lr,
+        steps=steps,
+        ridge=ridge,
+        optimizer=optimizer,
     ).params
     return target_test - (apply_fn(trained, x_test) - offset_test)
 
@@ -214,6 +305,8 @@ class VarianceEstimate(NamedTuple):
     the same initial draws pushed through the lemma instead of trained, so that
     ``trained / lemma - 1`` is the finite-width gap with the Monte-Carlo noise
     cancelled. ``analytic`` (n_test,): ``S_T[K](x, x)`` at the step size ``lr`` used.
+    ``residual`` (seeds,): the fraction of the squared training residual left after
+    training, ``||r_T(X)||^2 / ||r_0(X)||^2`` (ensemble members or RND heads pooled).
     """
 
     analytic: np.ndarray
@@ -221,12 +314,31 @@ class VarianceEstimate(NamedTuple):
     lemma: np.ndarray
     dof: int
     lr: float
+    residual: np.ndarray
 
 
-def _analytic_variance(kernel_fn, dataset: Dataset, lr: float, steps: int):
+def _residual_left(end: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """``||end||^2 / ||start||^2`` over all axes but the first (seeds)."""
+    axes = tuple(range(1, np.ndim(end)))
+    return np.sum(np.square(end), axis=axes) / np.sum(np.square(start), axis=axes)
+
+
+def _reference_steps(optimizer: Optimizer, steps: int, ridge: float) -> int | None:
+    """Steps of the closed form a run is compared with: ``None`` (the converged end point)
+    for minibatch SGD and Adam, whose paths have no closed form."""
+    if optimizer.name == "gd":
+        return steps
+    if ridge <= 0.0:
+        raise ValueError(
+            f"optimizer '{optimizer.name}' has a closed-form end point only with ridge > 0"
+        )
+    return None
+
+
+def _analytic_variance(kernel_fn, dataset: Dataset, lr: float, steps: int | None, ridge: float):
     nngp = theory.kernel_blocks(kernel_fn, dataset.x_train, dataset.x_test, "nngp")
     ntk = theory.kernel_blocks(kernel_fn, dataset.x_train, dataset.x_test, "ntk")
-    op = theory.training_operator(ntk, lr=lr, steps=steps).matrix
+    op = theory.training_operator(ntk, lr=lr, steps=steps, ridge=ridge).matrix
     return np.diag(theory.sandwich(nngp, op)), op
 
 
@@ -252,17 +364,26 @@ def ensemble_variance(
     params = init_params(init_fn, seed, seeds * members, x_train.shape[1])
     lam = largest_ntk_eigenvalue(apply_fn, params, x_train, members=True)
     lr = step_size(lam, lr_fraction)
-    analytic, op = _analytic_variance(kernel_fn, dataset, lr, steps)
+    analytic, op = _analytic_variance(kernel_fn, dataset, lr, steps, 0.0)
     trained = gradient_descent_members(apply_fn, params, x_train, y_train, lr=lr, steps=steps)
     f0_train = np.asarray(apply_members(apply_fn, params, x_train))
     f0_test = np.asarray(apply_members(apply_fn, params, dataset.x_test))
     f_lemma = theory.linearised_prediction(op, f0_test, f0_train, dataset.y_train)
     f_trained = np.asarray(apply_members(apply_fn, trained.params, dataset.x_test))
+    fT_train = np.asarray(apply_members(apply_fn, trained.params, x_train))
 
     def variance(f: np.ndarray) -> np.ndarray:
         return f[..., 0].reshape(seeds, members, -1).var(axis=1, ddof=1)
 
-    return VarianceEstimate(analytic, variance(f_trained), variance(f_lemma), members - 1, lr)
+    def by_seed(r: np.ndarray) -> np.ndarray:
+        return r.reshape(seeds, members, -1)
+
+    residual = _residual_left(
+        by_seed(fT_train - dataset.y_train), by_seed(f0_train - dataset.y_train)
+    )
+    return VarianceEstimate(
+        analytic, variance(f_trained), variance(f_lemma), members - 1, lr, residual
+    )
 
 
 def rnd_variance(
@@ -276,6 +397,8 @@ def rnd_variance(
     seed: int,
     centred: bool = False,
     lr: float | None = None,
+    ridge: float = 0.0,
+    optimizer: Optimizer = GD,
 ) -> VarianceEstimate:
     """Mean over heads of RND's squared error, for ``seeds`` RNDs with ``heads`` heads.
 
@@ -286,40 +409,51 @@ def rnd_variance(
     standard error is divided by its constant 2, so that both estimate
     ``S_T[K](x, x)`` (THEORY.md, "RND"), with ``heads`` degrees of freedom. A given
     ``lr`` replaces the rule (to compare several numbers of heads at one step size).
+    ``ridge`` adds the pull towards the predictor's initialisation; ``optimizer``
+    trains by minibatch SGD or Adam instead (``lr`` is then their initial step, and
+    the closed form is the converged one, which needs ``ridge > 0``).
 
     Raises:
-        ValueError: if a given ``lr`` is at or past the stability limit ``2 / lambda_max``.
+        ValueError: if a given ``lr`` is at or past the stability limit ``2 / lambda_max``
+            (Adam aside), or for minibatch SGD or Adam without a ridge.
     """
     x_train, x_test = jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)
     init_fn, apply_fn, kernel_fn = models.network(spec.replace(heads=heads))
     predictors = init_params(init_fn, seed, seeds, x_train.shape[1])
     targets = init_params(init_fn, seed + 1, seeds, x_train.shape[1])
+    reference_steps = _reference_steps(optimizer, steps, ridge)
     lam = largest_ntk_eigenvalue(apply_fn, predictors, x_train, members=True)
     if lr is None:
-        lr = step_size(lam, lr_fraction)
-    elif validate.finite("lr", lr, above=0.0) * lam >= 2.0:
-        raise ValueError(f"lr={lr:.4g} is past the stability limit 2/lambda_max = {2 / lam:.4g}")
-    analytic, op = _analytic_variance(kernel_fn, dataset, lr, steps)
-    u_train, u_test = (apply_members(apply_fn, targets, x) for x in (x_train, x_test))
+        lr = step_size(lam + ridge, lr_fraction)
+    elif validate.finite("lr", lr, above=0.0) * (lam + ridge) >= 2.0 and optimizer.name != "adam":
+        raise ValueError(
+            f"lr={lr:.4g} is past the stability limit 2/lambda_max = {2 / (lam + ridge):.4g}"
+        )
+    analytic, op = _analytic_variance(kernel_fn, dataset, lr, reference_steps, ridge)
+    x_both = jnp.concatenate([x_train, x_test])
+    u_train, u_both = (apply_members(apply_fn, targets, x) for x in (x_train, x_both))
 
-    def error(predictor, target_train, target_test):
+    def error(predictor, target_train, target_both):
         return rnd_error(
             apply_fn,
             predictor,
             x_train,
-            x_test,
+            x_both,
             target_train,
-            target_test,
+            target_both,
             lr=lr,
             steps=steps,
             centred=centred,
+            ridge=ridge,
+            optimizer=optimizer,
         )
 
-    eps = np.asarray(jax.lax.map(lambda a: error(*a), (predictors, u_train, u_test)))
-    h_train, h_test = np.asarray(u_train), np.asarray(u_test)
+    eps_both = np.asarray(jax.lax.map(lambda a: error(*a), (predictors, u_train, u_both)))
+    h_both = np.asarray(u_both)
     if not centred:
-        h_train = h_train - np.asarray(apply_members(apply_fn, predictors, x_train))
-        h_test = h_test - np.asarray(apply_members(apply_fn, predictors, x_test))
+        h_both = h_both - np.asarray(apply_members(apply_fn, predictors, x_both))
+    n_train = len(x_train)
+    eps, h_train, h_test = eps_both[:, n_train:], h_both[:, :n_train], h_both[:, n_train:]
     eps_lemma = h_test - op @ h_train
     constant = 1.0 if centred else 2.0
     return VarianceEstimate(
@@ -328,6 +462,7 @@ def rnd_variance(
         np.mean(eps_lemma**2, axis=-1) / constant,
         heads,
         lr,
+        _residual_left(eps_both[:, :n_train], h_train),
     )
 
 
@@ -338,6 +473,8 @@ class ErrorDraws(NamedTuple):
     draws of ``h = J_0 psi`` (plus noise) pushed through the lemma instead of trained.
     ``analytic`` (n_test, n_test): ``S_T[Theta + noise at X]``, which at convergence is the
     (noisy) NTK-GP posterior covariance. ``lr`` and ``steps``: the schedule used.
+    ``residual`` (seeds,): the fraction of the squared training residual left,
+    ``||u(X) - g_T(X)||^2 / ||u(X) - g_0(X)||^2`` (heads pooled).
     """
 
     trained: np.ndarray
@@ -345,6 +482,7 @@ class ErrorDraws(NamedTuple):
     analytic: np.ndarray
     lr: float
     steps: int
+    residual: np.ndarray
 
 
 def bayesian_rnd_errors(
@@ -357,6 +495,8 @@ def bayesian_rnd_errors(
     lr_fraction: float,
     seed: int,
     noise: float = 0.0,
+    lr: float | None = None,
+    optimizer: Optimizer = GD,
 ) -> ErrorDraws:
     """Train ``seeds`` Bayesian RNDs with ``heads`` heads; return their errors (THEORY.md).
 
@@ -366,7 +506,10 @@ def bayesian_rnd_errors(
     steps with the pull ``noise/2 ||theta - theta_0||^2``; the step is
     ``lr_fraction / (lambda_max + noise)``, ``lambda_max`` that of all heads together.
     ``steps=None`` trains to convergence: ``5 / (lr * noise)`` steps fit every direction
-    of ``Theta_XX + noise I`` to within ``e^-5`` (it needs ``noise > 0``).
+    of ``Theta_XX + noise I`` to within ``e^-5`` (it needs ``noise > 0``). A given
+    ``lr`` replaces the rule; ``optimizer`` trains by minibatch SGD or Adam instead
+    (``lr`` is then their initial step, and the closed form is the converged
+    posterior, which needs ``noise > 0`` and a given number of ``steps``).
     """
     validate.finite("noise", noise, at_least=0.0)
     if steps is None and noise == 0.0:
@@ -374,40 +517,52 @@ def bayesian_rnd_errors(
     x_train, x_test = jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)
     init_fn, apply_fn, kernel_fn = models.network(spec.replace(heads=heads))
     predictors = init_params(init_fn, seed, seeds, x_train.shape[1])
-    lam = largest_ntk_eigenvalue(apply_fn, predictors, x_train, members=True)
-    lr = step_size(lam + noise, lr_fraction)
+    if steps is None and optimizer.name != "gd":
+        raise ValueError(f"optimizer '{optimizer.name}' needs a given number of steps")
+    if lr is None:
+        lam = largest_ntk_eigenvalue(apply_fn, predictors, x_train, members=True)
+        lr = step_size(lam + noise, lr_fraction)
+    lr = validate.finite("lr", lr, above=0.0)
     if steps is None:
         steps = int(np.ceil(5.0 / (lr * noise)))
+    reference_steps = _reference_steps(optimizer, steps, noise)
     ntk = theory.kernel_blocks(kernel_fn, dataset.x_train, dataset.x_test, "ntk")
-    op = theory.training_operator(ntk, lr=lr, steps=steps, ridge=noise).matrix
+    op = theory.training_operator(ntk, lr=lr, steps=reference_steps, ridge=noise).matrix
     zeta = np.random.default_rng(seed).standard_normal((seeds, len(dataset.x_train), heads))
     noise_train = jnp.asarray(np.sqrt(noise) * zeta)
+
+    n_train = len(x_train)
+    x_both = jnp.concatenate([x_train, x_test])
 
     def one(predictor, key, noise_at_x):
         psi = tangent_draw(predictor, key)
         u_train = bayesian_rnd_target(apply_fn, predictor, psi, x_train) + noise_at_x
-        u_test = bayesian_rnd_target(apply_fn, predictor, psi, x_test)
+        u_both = bayesian_rnd_target(apply_fn, predictor, psi, x_both)
+        u_both = u_both.at[:n_train].add(noise_at_x)
         eps = rnd_error(
             apply_fn,
             predictor,
             x_train,
-            x_test,
+            x_both,
             u_train,
-            u_test,
+            u_both,
             lr=lr,
             steps=steps,
             ridge=noise,
+            optimizer=optimizer,
         )
         h_train = u_train - apply_fn(predictor, x_train)
-        h_test = u_test - apply_fn(predictor, x_test)
-        return eps, h_test - op @ h_train
+        h_test = u_both[n_train:] - apply_fn(predictor, x_test)
+        return eps, h_test - op @ h_train, h_train
 
     keys = jax.random.split(jax.random.PRNGKey(seed + 1), seeds)
-    eps, eps_lemma = jax.lax.map(lambda a: one(*a), (predictors, keys, noise_train))
+    eps, eps_lemma, h_train = jax.lax.map(lambda a: one(*a), (predictors, keys, noise_train))
+    eps = np.asarray(eps)
     return ErrorDraws(
-        np.asarray(eps).transpose(0, 2, 1),
+        eps[:, n_train:].transpose(0, 2, 1),
         np.asarray(eps_lemma).transpose(0, 2, 1),
         theory.sandwich(ntk.with_noise(noise), op),
         lr,
         steps,
+        _residual_left(eps[:, :n_train], np.asarray(h_train)),
     )

@@ -159,3 +159,62 @@ def test_bayesian_rnd_errors_before_training(toy):
     np.testing.assert_allclose(draws.trained, draws.lemma, rtol=1e-10, atol=1e-12)
     theta = np.asarray(models.network(spec)[2](toy.x_test, None, "ntk"))
     np.testing.assert_allclose(draws.analytic, theta, rtol=1e-12)
+
+
+def test_optimizer_names_its_bad_field():
+    with pytest.raises(ValueError, match="optimizer"):
+        train.Optimizer("lbfgs")
+    with pytest.raises(ValueError, match="batch_size"):
+        train.Optimizer("gd", batch_size=5)
+    with pytest.raises(ValueError, match="batch_size"):
+        train.Optimizer("adam")
+    init_fn, apply_fn, _ = models.network(models.ArchSpec(width=16))
+    _, params = init_fn(jax.random.PRNGKey(0), (-1, 1))
+    x, y = np.zeros((4, 1)), np.zeros((4, 1))
+    with pytest.raises(ValueError, match="batch_size"):
+        train.gradient_descent(
+            apply_fn, params, x, y, lr=0.1, steps=1, optimizer=train.Optimizer("sgd", 5)
+        )
+
+
+@pytest.mark.parametrize("name, lr", [("sgd", None), ("adam", 0.01)])
+def test_minibatch_optimizers_reach_the_ridge_minimiser(toy, name, lr):
+    """With ridge > 0, minibatch SGD and Adam end where gradient descent does (lemma, T = inf)."""
+    spec = models.ArchSpec(width=4096)
+    init_fn, apply_fn, kernel_fn = models.network(spec)
+    _, params = init_fn(jax.random.PRNGKey(1), (-1, 1))
+    lam = train.largest_ntk_eigenvalue(apply_fn, params, toy.x_train)
+    optimizer = train.Optimizer(name, batch_size=5, seed=2)
+    result = train.gradient_descent(
+        apply_fn,
+        params,
+        toy.x_train,
+        toy.y_train,
+        lr=lr or train.step_size(lam + 1.0),
+        steps=2000,
+        ridge=1.0,
+        optimizer=optimizer,
+    )
+    ntk = theory.kernel_blocks(kernel_fn, toy.x_train, toy.x_test, "ntk")
+    op = theory.training_operator(ntk, lr=1.0, ridge=1.0).matrix
+    f0_test, f0_train = apply_fn(params, toy.x_test), apply_fn(params, toy.x_train)
+    predicted = theory.linearised_prediction(op, f0_test, f0_train, toy.y_train)
+    trained = apply_fn(result.params, toy.x_test)
+    assert metrics.relative_error(trained - f0_test, predicted - f0_test) < 0.05
+
+
+def test_relative_ntk_change_falls_with_width(toy):
+    def change(width: int) -> float:
+        init_fn, apply_fn, _ = models.network(models.ArchSpec(width=width))
+        _, params = init_fn(jax.random.PRNGKey(0), (-1, 1))
+        lr = train.step_size(train.largest_ntk_eigenvalue(apply_fn, params, toy.x_train))
+        trained = train.gradient_descent(
+            apply_fn, params, toy.x_train, toy.y_train, lr=lr, steps=100
+        ).params
+        return train.relative_ntk_change(apply_fn, params, trained, toy.x_train)
+
+    init_fn, apply_fn, _ = models.network(models.ArchSpec(width=64))
+    _, params = init_fn(jax.random.PRNGKey(0), (-1, 1))
+    assert train.relative_ntk_change(apply_fn, params, params, toy.x_train) == 0.0
+    narrow, wide = change(64), change(4096)
+    assert 0.0 < wide < narrow / 4  # width^-1/2: 1/8 in theory
