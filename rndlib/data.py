@@ -1,9 +1,10 @@
-"""Toy regression data, generated with numpy and saved under data/ with its SHA-256.
+"""Toy data generated with numpy and saved under data/ with its SHA-256; scikit-learn's real data.
 
 JAX's random streams change between versions, numpy's ``default_rng`` streams do
-not, so the data are drawn with numpy from a seed, written once as CSV (text that
-GitHub shows), and every load checks the file against ``data/SHA256SUMS``.
-Regenerate with ``python -m rndlib.data``.
+not, so the toy data are drawn with numpy from a seed, written once as CSV (text
+that GitHub shows), and every load checks the file against ``data/SHA256SUMS``.
+Regenerate with ``python -m rndlib.data``. The real data sets ship with the pinned
+scikit-learn (nothing is downloaded); their splits are seeded.
 """
 
 import csv
@@ -14,8 +15,11 @@ import tempfile
 from typing import Any, NamedTuple
 
 import numpy as np
+import sklearn.datasets
+import sklearn.model_selection
+import sklearn.preprocessing
 
-from rndlib import paths
+from rndlib import paths, validate
 
 CHECKSUMS = paths.DATA / "SHA256SUMS"
 
@@ -113,6 +117,77 @@ def load_dataset(name: str) -> Dataset:
         return x, part["y"].astype(np.float64)[:, None]
 
     return Dataset(*split("train"), *split("test"))
+
+
+def load_diabetes_split(seed: int, test_fraction: float = 0.3) -> Dataset:
+    """scikit-learn's diabetes data (442 patients, 10 features), split and standardised.
+
+    A seeded random split (``train_test_split``); inputs are standardised with the
+    training split's statistics and divided by sqrt(10), so that ``|x|^2`` is about 1
+    as for the toy data, and the targets are standardised with the training mean and
+    standard deviation (so that a GP with unit signal variance fits them).
+    """
+    test_fraction = validate.finite("test_fraction", test_fraction, above=0.0, below=1.0)
+    x, y = sklearn.datasets.load_diabetes(return_X_y=True)
+    x_train, x_test, y_train, y_test = sklearn.model_selection.train_test_split(
+        x, y[:, None], test_size=test_fraction, random_state=seed
+    )
+    scaler = sklearn.preprocessing.StandardScaler().fit(x_train)
+    mean, sd = y_train.mean(), y_train.std()
+    scale = np.sqrt(x.shape[1])
+    return Dataset(
+        scaler.transform(x_train) / scale,
+        (y_train - mean) / sd,
+        scaler.transform(x_test) / scale,
+        (y_test - mean) / sd,
+    )
+
+
+class OODSplit(NamedTuple):
+    """Digits for out-of-distribution detection: train on some classes, test on all.
+
+    ``x_train`` (n, 64) with one-hot ``y_train`` (n, classes in distribution);
+    ``x_test`` holds held-out images of the training classes, then images of the
+    others; ``is_ood`` (n_test,) is 1 for the latter.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    is_ood: np.ndarray
+
+
+def load_digits_ood(seed: int, n_train: int, n_test: int, in_classes: int = 5) -> OODSplit:
+    """scikit-learn's 8x8 digits (1797 images): classes below ``in_classes`` are in distribution.
+
+    ``n_train`` images of the in-distribution classes train, ``n_test`` held-out ones
+    and ``n_test`` images of the other classes test, all drawn without replacement
+    by a numpy generator seeded with ``seed``. Pixels (0 to 16) are divided by the
+    mean image norm, so that ``|x|`` is about 1.
+    """
+    validate.positive_int("n_train", n_train)
+    validate.positive_int("n_test", n_test)
+    x, label = sklearn.datasets.load_digits(return_X_y=True)
+    x = x / np.mean(np.linalg.norm(x, axis=1))
+    rng = np.random.default_rng(seed)
+    inside = rng.permutation(np.flatnonzero(label < in_classes))
+    outside = rng.permutation(np.flatnonzero(label >= in_classes))
+    if n_train + n_test > len(inside) or n_test > len(outside):
+        raise ValueError(
+            f"n_train + n_test must not exceed the {len(inside)} in-distribution images "
+            f"(and n_test the {len(outside)} others), got {n_train} and {n_test}"
+        )
+    train, test_in, test_out = (
+        inside[:n_train],
+        inside[n_train : n_train + n_test],
+        outside[:n_test],
+    )
+    return OODSplit(
+        x[train],
+        np.eye(in_classes)[label[train]],
+        np.concatenate([x[test_in], x[test_out]]),
+        np.repeat([0, 1], n_test),
+    )
 
 
 def _plain(value: Any) -> Any:

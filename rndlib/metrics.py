@@ -139,6 +139,32 @@ def variance_discrepancy_null(
     )
 
 
+def gaussian_nll(y: np.ndarray, mean: np.ndarray, var: np.ndarray) -> float:
+    """Mean over points of ``-log N(y; mean, var)`` (``scipy.stats.norm``)."""
+    y, mean, var = (np.ravel(np.asarray(a, np.float64)) for a in (y, mean, var))
+    return float(-np.mean(scipy.stats.norm.logpdf(y, mean, np.sqrt(var))))
+
+
+def interval_coverage(y: np.ndarray, mean: np.ndarray, var: np.ndarray, level: float) -> float:
+    """Fraction of ``y`` inside the central ``level`` interval of ``N(mean, var)``.
+
+    A calibrated predictive distribution covers a fraction ``level``; the
+    calibration curve is this fraction against ``level``.
+    """
+    y, mean, var = (np.ravel(np.asarray(a, np.float64)) for a in (y, mean, var))
+    half_width = scipy.stats.norm.ppf(0.5 + level / 2) * np.sqrt(var)
+    return float(np.mean(np.abs(y - mean) <= half_width))
+
+
+def auroc_null_sd(n_negative: int, n_positive: int) -> float:
+    """Standard deviation of the AUROC of an uninformative score (Mann-Whitney under H0).
+
+    ``sqrt((n0 + n1 + 1) / (12 n0 n1))``: an AUROC further than a few of these
+    above 0.5 separates the two groups by more than chance.
+    """
+    return float(np.sqrt((n_negative + n_positive + 1) / (12 * n_negative * n_positive)))
+
+
 def energy_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Energy distance ``2 E|A - B| - E|A - A'| - E|B - B'|`` between two samples (draws, dim).
 

@@ -65,9 +65,11 @@ def plot_rate(
 ) -> None:
     """Errors against width on log-log axes: each repeat, their mean, and the fitted law.
 
-    ``errors`` has shape (len(widths), repeats); ``fit`` is a :class:`rndlib.metrics.PowerLaw`.
+    ``errors`` has shape (len(widths), repeats), or (len(widths),) for one value per
+    width; ``fit`` is a :class:`rndlib.metrics.PowerLaw`.
     """
-    widths, errors = np.asarray(widths, float), np.asarray(errors, float)
+    widths = np.asarray(widths, float)
+    errors = np.asarray(errors, float).reshape(len(widths), -1)
     (means,) = ax.plot(
         widths,
         errors.mean(axis=1),
@@ -75,8 +77,9 @@ def plot_rate(
         color=color,
         label=f"{label}: slope {fit.slope:.2f} ± {fit.slope_stderr:.2f}",
     )
-    repeats = np.broadcast_to(widths[:, None], errors.shape)
-    ax.plot(repeats.ravel(), errors.ravel(), ".", color=means.get_color(), alpha=0.25, ms=4)
+    if errors.shape[1] > 1:
+        repeats = np.broadcast_to(widths[:, None], errors.shape)
+        ax.plot(repeats.ravel(), errors.ravel(), ".", color=means.get_color(), alpha=0.25, ms=4)
     ax.plot(widths, fit(widths), color=means.get_color(), lw=1)
     ax.set(xscale="log", yscale="log")
 

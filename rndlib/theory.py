@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg
+import scipy.optimize
 
 from rndlib import validate
 
@@ -192,6 +193,35 @@ def ensemble_prediction(
     """
     op = training_operator(ntk, lr=lr, steps=steps, time=time)
     return GaussianPrediction(op.matrix @ y_train, sandwich(nngp, op.matrix), op.condition_number)
+
+
+def log_marginal_likelihood(cov: np.ndarray, y: np.ndarray, noise: float) -> float:
+    """``log N(y; 0, C_XX + noise I)``, the evidence a GP prior gives the targets ``y`` (N, 1).
+
+    ``-1/2 y^T A^-1 y - 1/2 log det A - N/2 log 2 pi`` with ``A = C_XX + noise I``
+    (Rasmussen & Williams 2006, eq. 2.30), by a Cholesky factor of A in float64.
+    """
+    noise = validate.finite("noise", noise, above=0.0)
+    a = np.asarray(cov, np.float64) + noise * np.eye(len(cov))
+    factor = scipy.linalg.cho_factor(a, lower=True)
+    y = np.asarray(y, np.float64).reshape(len(a), -1)
+    fit = float(np.sum(y * scipy.linalg.cho_solve(factor, y)))
+    log_det = 2.0 * np.sum(np.log(np.diag(factor[0])))
+    return -0.5 * fit - 0.5 * y.shape[1] * (log_det + len(a) * np.log(2 * np.pi))
+
+
+def gp_noise_by_evidence(cov: np.ndarray, y: np.ndarray, bounds=(1e-4, 1e2)) -> float:
+    """The noise variance that maximises :func:`log_marginal_likelihood` (type-II ML).
+
+    Bounded scalar search over ``log noise`` (``scipy.optimize.minimize_scalar``).
+    """
+    low, high = np.log(bounds[0]), np.log(bounds[1])
+    best = scipy.optimize.minimize_scalar(
+        lambda log_noise: -log_marginal_likelihood(cov, y, float(np.exp(log_noise))),
+        bounds=(low, high),
+        method="bounded",
+    )
+    return float(np.exp(best.x))
 
 
 def gp_posterior(cov: KernelBlocks, y_train: np.ndarray, noise: float = 0.0) -> GaussianPrediction:

@@ -307,6 +307,8 @@ class VarianceEstimate(NamedTuple):
     cancelled. ``analytic`` (n_test,): ``S_T[K](x, x)`` at the step size ``lr`` used.
     ``residual`` (seeds,): the fraction of the squared training residual left after
     training, ``||r_T(X)||^2 / ||r_0(X)||^2`` (ensemble members or RND heads pooled).
+    ``draw_gap`` (seeds,): the finite-width gap draw by draw, ``||e - e_lemma|| / ||e_lemma||``
+    over members or heads and test inputs, ``e`` the networks' outputs (RND: errors).
     """
 
     analytic: np.ndarray
@@ -315,6 +317,7 @@ class VarianceEstimate(NamedTuple):
     dof: int
     lr: float
     residual: np.ndarray
+    draw_gap: np.ndarray
 
 
 def _residual_left(end: np.ndarray, start: np.ndarray) -> np.ndarray:
@@ -381,8 +384,9 @@ def ensemble_variance(
     residual = _residual_left(
         by_seed(fT_train - dataset.y_train), by_seed(f0_train - dataset.y_train)
     )
+    draw_gap = np.sqrt(_residual_left(by_seed(f_trained - f_lemma), by_seed(f_lemma)))
     return VarianceEstimate(
-        analytic, variance(f_trained), variance(f_lemma), members - 1, lr, residual
+        analytic, variance(f_trained), variance(f_lemma), members - 1, lr, residual, draw_gap
     )
 
 
@@ -463,6 +467,7 @@ def rnd_variance(
         heads,
         lr,
         _residual_left(eps_both[:, :n_train], h_train),
+        np.sqrt(_residual_left(eps - eps_lemma, eps_lemma)),
     )
 
 
@@ -474,7 +479,8 @@ class ErrorDraws(NamedTuple):
     ``analytic`` (n_test, n_test): ``S_T[Theta + noise at X]``, which at convergence is the
     (noisy) NTK-GP posterior covariance. ``lr`` and ``steps``: the schedule used.
     ``residual`` (seeds,): the fraction of the squared training residual left,
-    ``||u(X) - g_T(X)||^2 / ||u(X) - g_0(X)||^2`` (heads pooled).
+    ``||u(X) - g_T(X)||^2 / ||u(X) - g_0(X)||^2`` (heads pooled). ``draw_gap`` (seeds,):
+    ``||trained - lemma|| / ||lemma||`` over heads and test inputs.
     """
 
     trained: np.ndarray
@@ -483,6 +489,7 @@ class ErrorDraws(NamedTuple):
     lr: float
     steps: int
     residual: np.ndarray
+    draw_gap: np.ndarray
 
 
 def bayesian_rnd_errors(
@@ -557,12 +564,13 @@ def bayesian_rnd_errors(
 
     keys = jax.random.split(jax.random.PRNGKey(seed + 1), seeds)
     eps, eps_lemma, h_train = jax.lax.map(lambda a: one(*a), (predictors, keys, noise_train))
-    eps = np.asarray(eps)
+    eps, eps_lemma = np.asarray(eps), np.asarray(eps_lemma)
     return ErrorDraws(
         eps[:, n_train:].transpose(0, 2, 1),
-        np.asarray(eps_lemma).transpose(0, 2, 1),
+        eps_lemma.transpose(0, 2, 1),
         theory.sandwich(ntk.with_noise(noise), op),
         lr,
         steps,
         _residual_left(eps[:, :n_train], np.asarray(h_train)),
+        np.sqrt(_residual_left(eps[:, n_train:] - eps_lemma, eps_lemma)),
     )

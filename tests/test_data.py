@@ -50,3 +50,22 @@ def test_results_are_written_deterministically(tmp_path, monkeypatch):
     assert first.startswith(b'{\n  "a": [\n    0,')
     with pytest.raises(ValueError):
         data.write_results("99_example", {"x": float("nan")})
+
+
+def test_diabetes_split_is_seeded_and_standardised():
+    one, again, other = (data.load_diabetes_split(s) for s in (0, 0, 1))
+    np.testing.assert_array_equal(one.x_train, again.x_train)
+    assert not np.array_equal(one.x_train, other.x_train)
+    assert one.x_train.shape == (309, 10) and one.y_test.shape == (133, 1)
+    np.testing.assert_allclose(one.y_train.mean(), 0.0, atol=1e-12)
+    np.testing.assert_allclose(one.y_train.std(), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(np.mean(np.sum(one.x_train**2, axis=1)), 1.0, rtol=1e-12)
+
+
+def test_digits_ood_split():
+    split = data.load_digits_ood(seed=0, n_train=300, n_test=200)
+    assert split.x_train.shape == (300, 64) and split.y_train.shape == (300, 5)
+    assert split.x_test.shape == (400, 64) and split.is_ood.sum() == 200
+    assert np.all(split.y_train.sum(axis=1) == 1)
+    with pytest.raises(ValueError, match="n_train"):
+        data.load_digits_ood(seed=0, n_train=900, n_test=200)

@@ -65,3 +65,24 @@ def test_median_wall_time_warms_up_and_waits():
 
     seconds = metrics.median_wall_time(work, repeats=3)
     assert len(calls) == 4 and 0 <= seconds < 1
+
+
+def test_gaussian_nll_and_coverage_of_exact_draws():
+    rng = np.random.default_rng(0)
+    mean, var = rng.standard_normal(20000), rng.uniform(0.5, 2.0, 20000)
+    y = mean + np.sqrt(var) * rng.standard_normal(20000)
+    expected = 0.5 * np.mean(np.log(2 * np.pi * var) + (y - mean) ** 2 / var)
+    assert metrics.gaussian_nll(y, mean, var) == pytest.approx(expected, rel=1e-12)
+    for level in (0.5, 0.9):
+        sd = np.sqrt(level * (1 - level) / len(y))
+        assert abs(metrics.interval_coverage(y, mean, var, level) - level) < 4 * sd
+    assert metrics.interval_coverage(y, mean, var / 100, 0.9) < 0.3  # overconfident
+
+
+def test_auroc_null_sd_matches_random_scores():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1], [40, 60])
+    aucs = [roc_auc_score(labels, rng.standard_normal(100)) for _ in range(2000)]
+    assert np.std(aucs) == pytest.approx(metrics.auroc_null_sd(40, 60), rel=0.1)

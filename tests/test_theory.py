@@ -3,6 +3,7 @@
 import neural_tangents as nt
 import numpy as np
 import pytest
+import scipy.stats
 
 from rndlib import metrics, models, theory
 
@@ -130,3 +131,17 @@ def test_singular_kernel_is_reported(toy):
         theory.training_operator(ntk, lr=1e-3)
     with pytest.warns(RuntimeWarning, match="condition number inf"):
         assert theory.training_operator(ntk, lr=1e-3, steps=10).condition_number == np.inf
+
+
+def test_log_marginal_likelihood_and_its_noise(kernels):
+    """The evidence is the Gaussian log density; maximising it recovers the noise of a GP draw."""
+    cov = kernels[1].train_train
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((len(cov), 1))
+    exact = scipy.stats.multivariate_normal(cov=cov + 0.3 * np.eye(len(cov))).logpdf(y[:, 0])
+    assert theory.log_marginal_likelihood(cov, y, 0.3) == pytest.approx(exact, rel=1e-10)
+    root = np.linalg.cholesky(cov + 1e-9 * np.eye(len(cov)))
+    draws = root @ rng.standard_normal((len(cov), 400)) + np.sqrt(0.5) * rng.standard_normal(
+        (len(cov), 400)
+    )
+    assert theory.gp_noise_by_evidence(cov, draws) == pytest.approx(0.5, rel=0.1)

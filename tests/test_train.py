@@ -218,3 +218,15 @@ def test_relative_ntk_change_falls_with_width(toy):
     assert train.relative_ntk_change(apply_fn, params, params, toy.x_train) == 0.0
     narrow, wide = change(64), change(4096)
     assert 0.0 < wide < narrow / 4  # width^-1/2: 1/8 in theory
+
+
+def test_estimates_before_training_equal_their_lemma(toy):
+    """At T = 0 nothing is trained: no residual is fitted and trained equals lemma draw by draw."""
+    spec = models.ArchSpec(width=64, heads=2)
+    common = {"seeds": 2, "steps": 0, "lr_fraction": 1.0, "seed": 0}
+    for est in (
+        train.rnd_variance(spec, toy, heads=2, **common),
+        train.ensemble_variance(spec, toy, members=2, **common),
+    ):
+        np.testing.assert_allclose(est.residual, 1.0, rtol=1e-12)
+        np.testing.assert_allclose(est.draw_gap, 0.0, atol=1e-12)
