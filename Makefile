@@ -12,7 +12,7 @@ LOCK := .ci/requirements.lock
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 QUICK_DIR := build/quick
 
-.PHONY: help env figures figures-quick test unit lint clean lock
+.PHONY: help env figures figures-quick bench test unit lint clean lock
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_%./-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -34,6 +34,9 @@ notebooks/%.ipynb: $(STAMP) FORCE ## rerun one notebook in full, e.g. make noteb
 
 figures-quick: $(STAMP) ## run every notebook with quick parameters into build/quick (committed files untouched)
 	$(PY) -m rndlib.pipeline --quick --output $(QUICK_DIR) $(NOTEBOOKS)
+
+bench: $(STAMP) ## time RND, ensembles and the exact GP on this machine (about 5 min): data/results/bench.json, figures/bench_*
+	$(PY) -m rndlib.bench
 
 test: $(STAMP) ## unit tests, then the whole quick suite of notebooks
 	$(PY) -m pytest
