@@ -236,6 +236,57 @@ def gradient_descent_members(
     return descend(params, y)
 
 
+def steps_to_convergence(lr: float, ridge: float) -> int:
+    """``ceil(5 / (lr * ridge))``: enough steps to fit every direction of ``Theta_XX + ridge I``
+    to within ``e^-5``, the slowest one (eigenvalue ``ridge``) included."""
+    ridge = validate.finite("ridge", ridge, at_least=0.0)
+    if ridge == 0.0:
+        raise ValueError("training to convergence needs ridge > 0: Theta_XX is ill-conditioned")
+    return int(np.ceil(5.0 / (validate.finite("lr", lr, above=0.0) * ridge)))
+
+
+class EnsembleOutputs(NamedTuple):
+    """Trained members' outputs at the test inputs, (members, n_test, outputs), and the schedule."""
+
+    test: np.ndarray
+    lr: float
+    steps: int
+
+
+def trained_ensemble(
+    spec: models.ArchSpec,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    *,
+    members: int,
+    steps: int | None,
+    lr_fraction: float,
+    seed: int,
+    ridge: float = 0.0,
+) -> EnsembleOutputs:
+    """A deep ensemble: ``members`` networks trained on ``y_train`` and evaluated at ``x_test``.
+
+    Each network has the architecture ``spec`` with one output per column of
+    ``y_train``, and takes ``steps`` gradient-descent steps of
+    ``lr_fraction / (lambda_max + ridge)`` (``lambda_max`` the largest over the members)
+    with the pull ``ridge/2 ||theta - theta_0||^2``; ``steps=None`` trains to
+    convergence (:func:`steps_to_convergence`).
+    """
+    x_train, y_train = jnp.asarray(x_train), jnp.asarray(y_train)
+    init_fn, apply_fn, _ = models.network(spec.replace(heads=y_train.shape[1]))
+    params = init_params(init_fn, seed, members, x_train.shape[1])
+    lam = largest_ntk_eigenvalue(apply_fn, params, x_train, members=True)
+    lr = step_size(lam + ridge, lr_fraction)
+    steps = steps_to_convergence(lr, ridge) if steps is None else steps
+    trained = gradient_descent_members(
+        apply_fn, params, x_train, y_train, lr=lr, steps=steps, ridge=ridge
+    ).params
+    return EnsembleOutputs(
+        np.asarray(apply_members(apply_fn, trained, jnp.asarray(x_test))), lr, steps
+    )
+
+
 def tangent_draw(params: Params, seed: int | jax.Array) -> Params:
     """``psi ~ N(0, I)`` with the structure of ``params`` (THEORY.md, "Bayesian RND").
 
@@ -531,7 +582,7 @@ def bayesian_rnd_errors(
         lr = step_size(lam + noise, lr_fraction)
     lr = validate.finite("lr", lr, above=0.0)
     if steps is None:
-        steps = int(np.ceil(5.0 / (lr * noise)))
+        steps = steps_to_convergence(lr, noise)
     reference_steps = _reference_steps(optimizer, steps, noise)
     ntk = theory.kernel_blocks(kernel_fn, dataset.x_train, dataset.x_test, "ntk")
     op = theory.training_operator(ntk, lr=lr, steps=reference_steps, ridge=noise).matrix

@@ -230,3 +230,22 @@ def test_estimates_before_training_equal_their_lemma(toy):
     ):
         np.testing.assert_allclose(est.residual, 1.0, rtol=1e-12)
         np.testing.assert_allclose(est.draw_gap, 0.0, atol=1e-12)
+
+
+def test_trained_ensemble_converges_with_a_ridge(toy):
+    spec = models.ArchSpec(width=128)
+    ens = train.trained_ensemble(
+        spec,
+        toy.x_train,
+        toy.y_train,
+        toy.x_test,
+        members=3,
+        steps=None,
+        lr_fraction=1.0,
+        seed=0,
+        ridge=1.0,
+    )
+    assert ens.test.shape == (3, len(toy.x_test), 1)
+    assert ens.steps == train.steps_to_convergence(ens.lr, 1.0) == int(np.ceil(5 / ens.lr))
+    with pytest.raises(ValueError, match="ridge > 0"):
+        train.steps_to_convergence(0.01, 0.0)
