@@ -35,7 +35,7 @@ notebooks/%.ipynb: $(STAMP) FORCE ## rerun one notebook in full, e.g. make noteb
 figures-quick: $(STAMP) ## run every notebook with quick parameters into build/quick (committed files untouched)
 	$(PY) -m rndlib.pipeline --quick --output $(QUICK_DIR) $(NOTEBOOKS)
 
-bench: $(STAMP) ## time RND, ensembles and the exact GP on this machine (about 5 min): data/results/bench.json, figures/bench_*
+bench: $(STAMP) ## time RND, ensembles and the exact GP on this machine (about 6 min): data/results/bench.json, figures/bench_*
 	$(PY) -m rndlib.bench
 
 test: $(STAMP) ## unit tests, then the whole quick suite of notebooks
