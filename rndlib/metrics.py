@@ -61,7 +61,10 @@ def variance_zscores(estimate: np.ndarray, exact: np.ndarray, dof: int) -> np.nd
     ``(estimate / exact - 1) / sqrt(2 / dof)`` keeps at small ``dof``.
     """
     ratio = np.asarray(estimate, np.float64) / np.asarray(exact, np.float64)
-    return scipy.stats.norm.ppf(scipy.stats.chi2.cdf(dof * ratio, dof))
+    chi2 = dof * ratio
+    # Each tail through its own survival function keeps its digits far into the tail.
+    upper = scipy.stats.norm.isf(scipy.stats.chi2.sf(chi2, dof))
+    return np.where(ratio > 1, upper, scipy.stats.norm.ppf(scipy.stats.chi2.cdf(chi2, dof)))
 
 
 def variance_mc_floor(dof: int) -> float:

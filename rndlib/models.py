@@ -1,6 +1,7 @@
 """One architecture spec, and the neural-tangents stax triple it stands for."""
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import jax.numpy as jnp
@@ -64,8 +65,13 @@ def _hidden_layers(spec: ArchSpec) -> list[tuple]:
     return layers
 
 
+@functools.cache
 def network(spec: ArchSpec) -> tuple:
-    """The stax triple ``(init_fn, apply_fn, kernel_fn)`` of an architecture spec."""
+    """The stax triple ``(init_fn, apply_fn, kernel_fn)`` of an architecture spec.
+
+    Cached: one spec gives the same functions every time, so that the jitted training
+    loops, keyed on ``apply_fn``, compile once per spec and shape.
+    """
     return stax.serial(*_hidden_layers(spec), _dense(spec, spec.heads))
 
 

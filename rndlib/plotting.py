@@ -93,3 +93,22 @@ def plot_spread(
     err = 2 * samples.std(axis=0, ddof=1) / np.sqrt(len(samples))
     (line,) = ax.plot(np.ravel(x), mean, color=color, label=label)
     ax.fill_between(np.ravel(x), mean - err, mean + err, color=line.get_color(), alpha=0.2, lw=0)
+
+
+def plot_pvalues(ax: plt.Axes, pvalues: dict[str, float], threshold: float, *, truth: set) -> None:
+    """``-log10 p`` of each check as a horizontal bar, with the rejection threshold drawn.
+
+    ``truth`` names the checks of the claimed answer (drawn in blue: they must stay
+    left of the line); the others are decoys (drawn in red: they must cross it).
+    """
+    names = list(pvalues)
+    scores = [-np.log10(max(pvalues[n], 1e-300)) for n in names]
+    colors = ["C0" if n in truth else "C3" for n in names]
+    ax.barh(range(len(names)), scores, color=colors)
+    ax.axvline(
+        -np.log10(threshold), color="k", ls="--", lw=1, label=f"reject below p = {threshold:.2g}"
+    )
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set(xscale="symlog", xlabel=r"$-\log_{10}$ p-value (Bonferroni over the statistics)")
+    ax.legend(loc="lower right", fontsize=8)

@@ -174,6 +174,16 @@ def relative_ntk_change(apply_fn, params0: Params, params: Params, x: jax.Array)
     return float(np.linalg.norm(after - before) / np.linalg.norm(before))
 
 
+def _stable_step(lr: float | None, lam: float, lr_fraction: float, check: bool = True) -> float:
+    """``lr_fraction / lam`` if ``lr`` is None; else ``lr``, checked against ``2 / lam``."""
+    if lr is None:
+        return step_size(lam, lr_fraction)
+    lr = validate.finite("lr", lr, above=0.0)
+    if check and lr * lam >= 2.0:
+        raise ValueError(f"lr={lr:.4g} is past the stability limit 2/lambda_max = {2 / lam:.4g}")
+    return lr
+
+
 def _check_schedule(
     lr: float, steps: int, ridge: float, optimizer: Optimizer, n_train: int
 ) -> tuple[float, int, float]:
@@ -405,19 +415,25 @@ def ensemble_variance(
     steps: int,
     lr_fraction: float,
     seed: int,
+    lr: float | None = None,
 ) -> VarianceEstimate:
     """Predictive variance of ``seeds`` deep ensembles of ``members`` networks each.
 
     Every network (architecture ``spec``, one output) is trained on the data for
     ``steps`` steps of ``lr_fraction / lambda_max``, ``lambda_max`` the largest over
     all networks; the sample variance over each ensemble's members estimates
-    ``S_T[K](x, x)`` (THEORY.md, "Deep ensemble") with ``members - 1`` degrees of freedom.
+    ``S_T[K](x, x)`` (the deep ensemble of Lee et al. 2019) with ``members - 1``
+    degrees of freedom. A given ``lr`` replaces the rule, so that a width sweep can
+    hold the step, and with it the training time, fixed.
+
+    Raises:
+        ValueError: if a given ``lr`` is at or past the stability limit ``2 / lambda_max``.
     """
     x_train, y_train = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
     init_fn, apply_fn, kernel_fn = models.network(spec.replace(heads=1))
     params = init_params(init_fn, seed, seeds * members, x_train.shape[1])
     lam = largest_ntk_eigenvalue(apply_fn, params, x_train, members=True)
-    lr = step_size(lam, lr_fraction)
+    lr = _stable_step(lr, lam, lr_fraction)
     analytic, op = _analytic_variance(kernel_fn, dataset, lr, steps, 0.0)
     trained = gradient_descent_members(apply_fn, params, x_train, y_train, lr=lr, steps=steps)
     f0_train = np.asarray(apply_members(apply_fn, params, x_train))
@@ -478,12 +494,7 @@ def rnd_variance(
     targets = init_params(init_fn, seed + 1, seeds, x_train.shape[1])
     reference_steps = _reference_steps(optimizer, steps, ridge)
     lam = largest_ntk_eigenvalue(apply_fn, predictors, x_train, members=True)
-    if lr is None:
-        lr = step_size(lam + ridge, lr_fraction)
-    elif validate.finite("lr", lr, above=0.0) * (lam + ridge) >= 2.0 and optimizer.name != "adam":
-        raise ValueError(
-            f"lr={lr:.4g} is past the stability limit 2/lambda_max = {2 / (lam + ridge):.4g}"
-        )
+    lr = _stable_step(lr, lam + ridge, lr_fraction, check=optimizer.name != "adam")
     analytic, op = _analytic_variance(kernel_fn, dataset, lr, reference_steps, ridge)
     x_both = jnp.concatenate([x_train, x_test])
     u_train, u_both = (apply_members(apply_fn, targets, x) for x in (x_train, x_both))
@@ -577,10 +588,8 @@ def bayesian_rnd_errors(
     predictors = init_params(init_fn, seed, seeds, x_train.shape[1])
     if steps is None and optimizer.name != "gd":
         raise ValueError(f"optimizer '{optimizer.name}' needs a given number of steps")
-    if lr is None:
-        lam = largest_ntk_eigenvalue(apply_fn, predictors, x_train, members=True)
-        lr = step_size(lam + noise, lr_fraction)
-    lr = validate.finite("lr", lr, above=0.0)
+    lam = largest_ntk_eigenvalue(apply_fn, predictors, x_train, members=True)
+    lr = _stable_step(lr, lam + noise, lr_fraction, check=optimizer.name != "adam")
     if steps is None:
         steps = steps_to_convergence(lr, noise)
     reference_steps = _reference_steps(optimizer, steps, noise)

@@ -1,0 +1,265 @@
+"""Checks with teeth: statistics of Gaussian draws against their simulated null, and decoys.
+
+A claim of the form "these draws are N(0, C)" (or "this variance profile was estimated
+from draws of N(0, C)") is checked by statistics that weigh every test input fairly:
+
+* ``mean_z`` and ``mean_z2``: the mean and the mean square, over test inputs, of the
+  per-input variance z-scores (:func:`rndlib.metrics.variance_zscores`). Each input counts
+  alike, whether its variance is 1e-4 (next to the data) or 10 (far from it). ``mean_z``
+  sees a bias of the whole profile (two-sided); ``mean_z2``, a profile of the wrong shape.
+* ``whitened_lrt`` (when the draws themselves are given): the Gaussian likelihood-ratio
+  statistic ``tr S - log det S - k`` of the sample covariance ``S`` of the draws at
+  ``k`` decorrelated inputs (:func:`rndlib.metrics.decorrelated_points`), whitened by
+  C there: the spectrum of the estimated against the claimed covariance. It sees
+  wrong correlations, which per-input variances cannot, and, the inputs being nearly
+  uncorrelated, C restricted to them is well conditioned, so whitening amplifies no
+  small error. Beside it, ``whitened_scale``: the mean square of those whitened draws
+  (1 under the claim, two-sided), the most powerful test of a variance that is off by
+  one factor everywhere, since the whitened coordinates are independent.
+
+None of them has a textbook null here: the test inputs share their draws, so their
+z-scores are correlated. The null is simulated: ``repeats`` sets of exact draws of
+N(0, C), of the same size, give each statistic's distribution under the claim; a
+moment-matched normal (``mean_z``) or gamma (the others) fit to it gives p-values in
+its far tail. A check passes when its smallest p-value, Bonferroni-corrected for its
+number of statistics, is above its ``level``; its false-alarm rate is then at most
+``level``. A check is only a check if it rejects plausible wrong answers (decoys) at
+the same level: :func:`decoy_report` records both.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.stats
+
+from rndlib import metrics, validate
+
+#: Inputs of the whitened test: pairwise squared correlations under C below this.
+DECORRELATED_R2 = 0.1
+
+
+class NullTest(NamedTuple):
+    """One statistic, its p-value under the simulated null, and that null's mean and 99%."""
+
+    statistic: float
+    pvalue: float
+    null_mean: float
+    q99: float
+
+
+class Check(NamedTuple):
+    """Statistics of one set of estimates against one reference covariance.
+
+    ``scale`` is the constant the reference was multiplied by (1 unless fitted: the
+    most favourable constant for a decoy such as ``c * S_T[K]``).
+    """
+
+    tests: dict[str, NullTest]
+    level: float
+    scale: float = 1.0
+
+    @property
+    def pvalue(self) -> float:
+        """The smallest p-value, Bonferroni-corrected for the number of statistics."""
+        return min(1.0, len(self.tests) * min(t.pvalue for t in self.tests.values()))
+
+    @property
+    def passed(self) -> bool:
+        """True if no statistic rejects the reference at the check's level."""
+        return self.pvalue > self.level
+
+    def report(self) -> dict:
+        """A JSON-ready summary: each statistic with its null's mean and 99% quantile."""
+        return {
+            "passed": self.passed,
+            "rejected": not self.passed,
+            "pvalue": self.pvalue,
+            "level": self.level,
+            "scale": self.scale,
+            **{
+                name: {
+                    "statistic": t.statistic,
+                    "pvalue": t.pvalue,
+                    "null_mean": t.null_mean,
+                    "q99": t.q99,
+                }
+                for name, t in self.tests.items()
+            },
+        }
+
+
+def _root(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eigenvalues, eigenvectors and a low-rank square root of a PSD matrix (float64)."""
+    cov = np.asarray(cov, np.float64)
+    if cov.ndim != 2 or cov.shape[0] != cov.shape[1] or not np.all(np.isfinite(cov)):
+        raise ValueError(f"cov must be a finite square matrix, got shape {cov.shape}")
+    evals, evecs = np.linalg.eigh((cov + cov.T) / 2)
+    keep = evals > 1e-12 * evals[-1]
+    return evals, evecs, evecs[:, keep] * np.sqrt(evals[keep])
+
+
+def _profile_statistics(estimate: np.ndarray, var: np.ndarray, dof: int) -> np.ndarray:
+    """(..., 2): mean and mean square over inputs of the variance z-scores."""
+    z = np.clip(metrics.variance_zscores(estimate, var, dof), -40.0, 40.0)
+    return np.stack([z.mean(axis=-1), (z**2).mean(axis=-1)], axis=-1)
+
+
+def _lrt(samples: np.ndarray) -> np.ndarray:
+    """``tr S - log det S - k`` of the known-mean sample covariance of (..., draws, k)."""
+    s = np.swapaxes(samples, -1, -2) @ samples / samples.shape[-2]
+    _, log_det = np.linalg.slogdet(s)
+    return np.trace(s, axis1=-2, axis2=-1) - log_det - samples.shape[-1]
+
+
+def _pvalue(value: float, null: np.ndarray, two_sided: bool) -> float:
+    """Tail p-value from a normal (two-sided) or gamma (upper tail) fit to the null."""
+    mean, sd = float(np.mean(null)), float(np.std(null, ddof=1))
+    if two_sided:
+        return float(2 * scipy.stats.norm.sf(abs(value - mean) / sd))
+    shape, scale = mean**2 / sd**2, sd**2 / mean
+    return float(scipy.stats.gamma.sf(value, shape, scale=scale))
+
+
+def _null_test(value: float, null: np.ndarray, two_sided: bool) -> NullTest:
+    return NullTest(
+        float(value),
+        _pvalue(value, null, two_sided),
+        float(np.mean(null)),
+        float(np.quantile(np.abs(null) if two_sided else null, 0.99)),
+    )
+
+
+def _check_level(level: float) -> float:
+    return validate.finite("level", level, above=0.0, below=1.0)
+
+
+def _profile_null(root: np.ndarray, dof: int, repeats: int, seed: int) -> np.ndarray:
+    """(repeats, 2) profile statistics of exact draws, in batches to bound memory."""
+    var = np.sum(root**2, axis=1)
+    rng = np.random.default_rng(seed)
+    out, batch = [], max(1, 2_000_000 // (dof * root.shape[1]))
+    for start in range(0, repeats, batch):
+        size = min(batch, repeats - start)
+        draws = rng.standard_normal((size, dof, root.shape[1])) @ root.T
+        out.append(_profile_statistics(np.mean(draws**2, axis=1), var, dof))
+    return np.concatenate(out)
+
+
+def _profile_tests(estimate, cov, dof: int, repeats: int, seed: int):
+    """Scale -> the profile statistics' tests, against a null simulated once."""
+    dof = validate.positive_int("dof", dof)
+    repeats = validate.positive_int("repeats", repeats, minimum=50)
+    _, _, root = _root(cov)
+    estimate = np.asarray(estimate, np.float64)
+    if estimate.shape != (len(root),):
+        raise ValueError(f"estimate must have shape ({len(root)},), got {estimate.shape}")
+    if not np.all(np.isfinite(estimate)) or np.any(estimate <= 0):
+        raise ValueError("estimate must be finite and positive")
+    var = np.diag(np.asarray(cov, np.float64))
+    null = _profile_null(root, dof, repeats, seed)
+
+    def tests(scale: float) -> dict[str, NullTest]:
+        stats = _profile_statistics(estimate, scale * var, dof)
+        return {
+            "mean_z": _null_test(stats[0], null[:, 0], two_sided=True),
+            "mean_z2": _null_test(stats[1], null[:, 1], two_sided=False),
+        }
+
+    return tests, float(np.mean(estimate / var))
+
+
+def _fitted(tests, level: float, guess: float, fit_scale: bool) -> Check:
+    """The check at scale 1, or at the scale with the largest p-value (log grid, refined)."""
+    if not fit_scale:
+        return Check(tests(1.0), level, 1.0)
+
+    def check(scale: float) -> Check:
+        return Check(tests(scale), level, float(scale))
+
+    best = max((check(c) for c in guess * np.geomspace(0.2, 5.0, 81)), key=lambda c: c.pvalue)
+    return max(
+        (check(c) for c in best.scale * np.geomspace(0.96, 1.04, 21)), key=lambda c: c.pvalue
+    )
+
+
+def variance_check(
+    estimate: np.ndarray,
+    cov: np.ndarray,
+    dof: int,
+    *,
+    level: float,
+    repeats: int = 1000,
+    seed: int = 0,
+    fit_scale: bool = False,
+) -> Check:
+    """Is a variance profile, estimated from ``dof`` Gaussian draws, the diagonal of ``cov``?
+
+    ``estimate`` (n,) is a mean of ``dof`` squared zero-mean draws per input (or a
+    sample variance with ``dof`` degrees of freedom: the same law). ``cov`` (n, n) is
+    the full reference covariance, so that the simulated null has the inputs'
+    correlations. Statistics ``mean_z`` (two-sided) and ``mean_z2`` (upper tail).
+    ``fit_scale=True`` multiplies ``cov`` by the constant most favourable to it (a grid
+    search on the p-value): the check then asks whether *any* multiple of ``cov`` fits.
+
+    Raises:
+        ValueError: naming the argument, for mismatched shapes, non-finite or
+            non-positive values, or a level outside (0, 1).
+    """
+    level = _check_level(level)
+    tests, guess = _profile_tests(estimate, cov, dof, repeats, seed)
+    return _fitted(tests, level, guess, fit_scale)
+
+
+def covariance_check(
+    samples: np.ndarray,
+    cov: np.ndarray,
+    mean: np.ndarray | None = None,
+    *,
+    level: float,
+    repeats: int = 1000,
+    seed: int = 0,
+    fit_scale: bool = False,
+) -> Check:
+    """Are ``samples`` (draws, n) i.i.d. draws of N(mean, cov)? Mean known (zero if not given).
+
+    The profile statistics of :func:`variance_check` on the mean of the squared
+    deviations, plus ``whitened_scale`` and ``whitened_lrt`` at the inputs whose
+    correlations under ``cov`` have squares below ``DECORRELATED_R2`` (at most a quarter
+    as many as the draws, so that the sample covariance there is well determined).
+    """
+    level = _check_level(level)
+    samples = np.asarray(samples, np.float64)
+    cov = np.asarray(cov, np.float64)
+    if samples.ndim != 2 or cov.ndim != 2 or samples.shape[1] != len(cov):
+        raise ValueError(f"samples must have shape (draws, {len(cov)}), got {samples.shape}")
+    if not np.all(np.isfinite(samples)):
+        raise ValueError("samples has non-finite entries")
+    draws = samples.shape[0]
+    if draws < 8:
+        raise ValueError(f"samples must hold at least 8 draws, got {draws}")
+    centred = samples - (0.0 if mean is None else np.asarray(mean, np.float64))
+    profile, guess = _profile_tests(np.mean(centred**2, axis=0), cov, draws, repeats, seed)
+    keep = metrics.decorrelated_points(cov, max_r2=DECORRELATED_R2)
+    keep = keep[:: -(-len(keep) // (draws // 4))]  # at most a quarter as many as the draws
+    evals, evecs = np.linalg.eigh(cov[np.ix_(keep, keep)])
+    white = centred[:, keep] @ (evecs / np.sqrt(evals))
+    k = len(keep)
+    rng = np.random.default_rng(seed + 1)
+    null_white = [rng.standard_normal((100, draws, k)) for _ in range(0, repeats, 100)]
+    lrt_null = np.concatenate([_lrt(w) for w in null_white])
+    scale_null = np.concatenate([np.mean(w**2, axis=(1, 2)) for w in null_white])
+
+    def tests(scale: float) -> dict[str, NullTest]:
+        rescaled = white / np.sqrt(scale)
+        return {
+            **profile(scale),
+            "whitened_scale": _null_test(np.mean(rescaled**2), scale_null, two_sided=True),
+            "whitened_lrt": _null_test(_lrt(rescaled), lrt_null, two_sided=False),
+        }
+
+    return _fitted(tests, level, guess, fit_scale)
+
+
+def decoy_report(checks: dict[str, Check]) -> dict[str, dict]:
+    """``{name: check.report()}`` for a set of decoys: each must be ``rejected``."""
+    return {name: check.report() for name, check in checks.items()}

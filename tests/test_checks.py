@@ -1,0 +1,117 @@
+"""The checks' nulls hold their false-alarm rate, and the checks reject wrong answers."""
+
+import numpy as np
+import pytest
+
+from rndlib import checks
+
+
+def _cov(n: int = 40) -> np.ndarray:
+    """A smooth covariance whose variances span two orders of magnitude, like S_T[C]."""
+    x = np.linspace(-3, 3, n)
+    scale = 0.1 + x**2
+    return np.exp(-0.5 * (x[:, None] - x[None, :]) ** 2) * np.outer(scale, scale) + 1e-6 * np.eye(n)
+
+
+def _draws(cov: np.ndarray, n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).multivariate_normal(np.zeros(len(cov)), cov, n)
+
+
+def test_covariance_check_false_alarm_rate_is_at_most_its_level():
+    cov = _cov()
+    level = 0.1
+    rejected = [
+        not checks.covariance_check(_draws(cov, 64, r), cov, level=level, repeats=200).passed
+        for r in range(60)
+    ]
+    # Bonferroni makes it conservative: at most `level`, up to binomial noise (3 sd).
+    assert np.mean(rejected) <= level + 3 * np.sqrt(level * (1 - level) / 60)
+
+
+def test_variance_check_false_alarm_rate_is_at_most_its_level():
+    cov = _cov()
+    level = 0.1
+    rejected = [
+        not checks.variance_check(
+            np.mean(_draws(cov, 32, r) ** 2, axis=0), cov, 32, level=level, repeats=200
+        ).passed
+        for r in range(60)
+    ]
+    assert np.mean(rejected) <= level + 3 * np.sqrt(level * (1 - level) / 60)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        lambda c: 1.3 * c,  # a constant off
+        lambda c: c * np.outer(np.linspace(0.7, 1.3, len(c)), np.linspace(0.7, 1.3, len(c))),
+        lambda c: np.diag(np.diag(c)),  # the right variances, no correlations
+    ],
+)
+def test_covariance_check_rejects_wrong_covariances_it_would_pass(wrong):
+    cov = _cov()
+    samples = _draws(cov, 256, 1)
+    assert checks.covariance_check(samples, cov, level=0.01, repeats=300).passed
+    assert not checks.covariance_check(samples, wrong(cov), level=0.01, repeats=300).passed
+
+
+def test_fitted_scale_finds_the_constant_and_passes_a_multiple():
+    cov = _cov()
+    samples = _draws(cov, 256, 2)
+    fitted = checks.covariance_check(samples, 3.0 * cov, level=0.01, fit_scale=True, repeats=300)
+    assert fitted.passed
+    assert fitted.scale == pytest.approx(1 / 3, rel=0.1)
+    # ... and no constant turns a covariance of another shape into this one.
+    other = cov * np.outer(np.linspace(0.5, 1.5, 40), np.linspace(0.5, 1.5, 40))
+    assert not checks.covariance_check(
+        samples, other, level=0.01, fit_scale=True, repeats=300
+    ).passed
+
+
+def test_variance_check_sees_a_profile_wrong_only_where_the_variance_is_small():
+    cov = _cov()
+    estimate = np.mean(_draws(cov, 64, 3) ** 2, axis=0)
+    assert checks.variance_check(estimate, cov, 64, level=0.01, repeats=300).passed
+    small = np.diag(cov) < 0.1 * np.median(np.diag(cov))
+    assert small.any()
+    bent = estimate * np.where(small, 2.0, 1.0)
+    assert not checks.variance_check(bent, cov, 64, level=0.01, repeats=300).passed
+
+
+def test_report_is_json_ready_and_names_every_statistic():
+    cov = _cov()
+    report = checks.covariance_check(_draws(cov, 64, 4), cov, level=0.01, repeats=300).report()
+    assert set(report) >= {"passed", "rejected", "pvalue", "mean_z", "whitened_lrt"}
+    assert report["rejected"] == (not report["passed"])
+    assert set(report["mean_z"]) == {"statistic", "pvalue", "null_mean", "q99"}
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda c: checks.variance_check(np.ones(39), c, 8, level=0.01, repeats=300),
+            "estimate must have shape",
+        ),
+        (
+            lambda c: checks.variance_check(np.ones(40), c, 0, level=0.01, repeats=300),
+            "dof must be",
+        ),
+        (lambda c: checks.variance_check(np.ones(40), c, 8, level=1.5), "level must be less"),
+        (
+            lambda c: checks.covariance_check(np.ones((4, 40)), c, level=0.01, repeats=300),
+            "at least 8 draws",
+        ),
+        (
+            lambda c: checks.covariance_check(np.ones((9, 39)), c, level=0.01, repeats=300),
+            "samples must have",
+        ),
+        (
+            lambda c: checks.covariance_check(np.full((9, 40), np.nan), c, level=0.01, repeats=300),
+            "non-finite",
+        ),
+    ],
+)
+def test_bad_arguments_are_named(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(_cov())
