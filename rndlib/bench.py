@@ -1,6 +1,6 @@
 """``make bench``: the cost of uncertainty at 1,000 test points: RND, an ensemble, the exact GP.
 
-Three ways to the same kind of uncertainty (THEORY.md): RND (one network with M
+Three ways to the same kind of uncertainty (notebooks 02 to 04): RND (one network with M
 heads, trained T steps, its squared error at the test points), a deep ensemble (M
 networks, trained T steps, their variance) and the exact NTK-GP posterior variance
 (kernel blocks, then a Cholesky solve with noise 0.01). Each is timed as the training set grows

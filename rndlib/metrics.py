@@ -56,7 +56,7 @@ def variance_zscores(estimate: np.ndarray, exact: np.ndarray, dof: int) -> np.nd
 
     Under the null, ``dof * estimate / exact`` is chi-square with ``dof`` degrees of
     freedom: its relative standard deviation is ``sqrt(2 / dof)``, the Monte-Carlo
-    floor of THEORY.md. Mapping it through the chi-square CDF and the normal
+    floor of notebook 02. Mapping it through the chi-square CDF and the normal
     quantile gives an exactly N(0, 1) score, without the chi-square's skew that
     ``(estimate / exact - 1) / sqrt(2 / dof)`` keeps at small ``dof``.
     """

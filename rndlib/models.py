@@ -18,7 +18,7 @@ class ArchSpec:
     """A fully connected network: ``depth`` hidden layers of ``width`` units, ``heads`` outputs.
 
     Every layer is ``stax.Dense(., W_std, b_std, parameterization)``; in the NTK
-    parameterization the infinite-width NNGP kernel K and NTK Theta of THEORY.md
+    parameterization the infinite-width NNGP kernel K and NTK Theta of the notebooks
     are the ``nngp`` and ``ntk`` of the spec's ``kernel_fn``, the same for every head.
 
     Raises:

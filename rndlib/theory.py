@@ -1,4 +1,4 @@
-"""The linearised-training lemma and the sandwich S_T[C] of THEORY.md, in float64.
+"""The linearised-training lemma and the sandwich S_T[C] of notebooks 01 and 02, in float64.
 
 Everything here is a closed form in kernel matrices. With Theta the NTK and K the
 NNGP kernel of the architecture, ``X`` the N training inputs and ``x`` the test inputs:
@@ -11,7 +11,7 @@ NNGP kernel of the architecture, ``X`` the N training inputs and ``x`` the test 
   (Bayesian RND);
 * GP posterior ``C_xx - C_xX (C_XX + noise I)^-1 C_Xx`` (:func:`gp_posterior`).
 
-Loss and time conventions are THEORY.md's: loss ``1/2 sum ||f(X) - Y||^2``, step
+Loss and time conventions are the notebooks': loss ``1/2 sum ||f(X) - Y||^2``, step
 ``lr`` for ``steps`` steps, or gradient flow for time ``time`` (in units of ``lr``).
 neural-tangents' ``predict`` uses the loss ``1/(2 |Y|) sum ||f(X) - Y||^2``, so its
 ``t`` equals ``lr * time * |Y|`` here (``|Y|`` = number of training targets).
@@ -113,12 +113,12 @@ def training_operator(
     time: float | None = None,
     ridge: float = 0.0,
 ) -> TrainingOperator:
-    """``B_T = Theta_xX A^-1 P_T`` with ``A = Theta_XX + ridge I`` (THEORY.md, Lemma).
+    """``B_T = Theta_xX A^-1 P_T`` with ``A = Theta_XX + ridge I`` (notebook 01, the lemma).
 
     ``P_T = I - (I - lr A)^steps`` for gradient descent, ``I - exp(-lr time A)`` for
     gradient flow, and ``I`` at convergence (neither ``steps`` nor ``time`` given).
     ``ridge > 0`` is the L2 pull ``ridge/2 ||theta - theta_0||^2`` towards the
-    initialisation (THEORY.md, "Observation noise"). ``A^-1 P_T`` is formed in the
+    initialisation (notebook 03, observation noise). ``A^-1 P_T`` is formed in the
     eigenbasis of A, where it is finite even for singular A at finite T.
 
     Raises:
@@ -171,7 +171,7 @@ def linearised_prediction(
 
 
 def sandwich(cov: KernelBlocks, operator: np.ndarray) -> np.ndarray:
-    """``S_T[C] = C_xx - B C_Xx - C_xX B^T + B C_XX B^T``: Cov of ``h(x) - B h(X)`` (THEORY.md)."""
+    """``S_T[C] = C_xx - B C_Xx - C_xX B^T + B C_XX B^T``: Cov of ``h(x) - B h(X)``."""
     b = np.asarray(operator, np.float64)
     cross = b @ cov.test_train.T
     return cov.test_test - cross - cross.T + b @ cov.train_train @ b.T
@@ -188,7 +188,7 @@ def ensemble_prediction(
 ) -> GaussianPrediction:
     """Distribution of an infinitely wide network trained from ``f_0 ~ GP(0, K)``.
 
-    ``f_T(x) ~ N(B_T Y, S_T[K])`` (THEORY.md, "Deep ensemble", after Lee et al. 2019):
+    ``f_T(x) ~ N(B_T Y, S_T[K])`` (notebook 02, after Lee et al. 2019):
     the mean and covariance of a deep ensemble with infinitely many members.
     """
     op = training_operator(ntk, lr=lr, steps=steps, time=time)

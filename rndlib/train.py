@@ -1,6 +1,6 @@
 """Training many networks at once, RND, and the estimates that Claims 1 and 2 are checked on.
 
-Training minimises THEORY.md's loss ``1/2 sum ||f(X) - Y||^2`` (plus
+Training minimises the notebooks' loss ``1/2 sum ||f(X) - Y||^2`` (plus
 ``ridge/2 ||theta - theta_0||^2``, the pull towards the initialisation of the
 "Observation noise" section), jitted, with ``lax.scan`` over steps and ``vmap`` over
 ensemble members. The default is the theory's full-batch gradient descent; an
@@ -213,7 +213,7 @@ def gradient_descent(
 
     Minimises ``1/2 sum ||f(X) - y||^2 + ridge/2 ||theta - theta_0||^2``; with the
     default full-batch gradient descent, in the kernel regime, the result is
-    THEORY.md's lemma ``f_0 + B_T (y - f_0(X))``. ``optimizer`` swaps in minibatch
+    the lemma of notebook 01, ``f_0 + B_T (y - f_0(X))``. ``optimizer`` swaps in minibatch
     SGD or Adam (see :class:`Optimizer`); ``lr`` is then their initial step.
     """
     lr, steps, ridge = _check_schedule(lr, steps, ridge, optimizer, len(x))
@@ -298,7 +298,7 @@ def trained_ensemble(
 
 
 def tangent_draw(params: Params, seed: int | jax.Array) -> Params:
-    """``psi ~ N(0, I)`` with the structure of ``params`` (THEORY.md, "Bayesian RND").
+    """``psi ~ N(0, I)`` with the structure of ``params`` (notebook 03, the Bayesian-RND target).
 
     ``seed`` is an integer or a ``jax.random.PRNGKey``.
     """
@@ -340,7 +340,7 @@ def rnd_error(
     The predictor ``g`` (all heads at once) is trained by gradient descent to match
     the fixed target values ``target_train = u(X)``. With ``centred=True`` the
     predictor is ``g(.; theta) - g(.; theta_0)``, which starts at zero: its error
-    covariance is ``S_T[K_u]`` instead of ``S_T[K_u + K_g]`` (THEORY.md, "RND").
+    covariance is ``S_T[K_u]`` instead of ``S_T[K_u + K_g]`` (notebook 02).
     Returns the errors, shape (n_test, heads).
     """
     offset_train = apply_fn(predictor, x_train) if centred else 0.0
@@ -478,7 +478,7 @@ def rnd_variance(
     target's values at the training inputs for ``steps`` steps of
     ``lr_fraction / lambda_max``, ``lambda_max`` that of all heads together. The
     standard error is divided by its constant 2, so that both estimate
-    ``S_T[K](x, x)`` (THEORY.md, "RND"), with ``heads`` degrees of freedom. A given
+    ``S_T[K](x, x)`` (notebook 02), with ``heads`` degrees of freedom. A given
     ``lr`` replaces the rule (to compare several numbers of heads at one step size).
     ``ridge`` adds the pull towards the predictor's initialisation; ``optimizer``
     trains by minibatch SGD or Adam instead (``lr`` is then their initial step, and
@@ -567,7 +567,7 @@ def bayesian_rnd_errors(
     lr: float | None = None,
     optimizer: Optimizer = GD,
 ) -> ErrorDraws:
-    """Train ``seeds`` Bayesian RNDs with ``heads`` heads; return their errors (THEORY.md).
+    """Train ``seeds`` Bayesian RNDs with ``heads`` heads; return their errors (notebook 03).
 
     Each predictor ``g`` (architecture ``spec`` with ``heads`` outputs) gets the target
     ``u = g(.; theta_0) + J_0 psi`` with ``psi ~ N(0, I)`` drawn once, plus

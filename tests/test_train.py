@@ -35,7 +35,7 @@ def trained_vs_lemma(toy, width: int, *, ridge: float = 0.0, steps: int = 300) -
 
 @pytest.mark.parametrize("ridge", [0.0, 1.0])
 def test_wide_networks_follow_the_lemma(toy, ridge):
-    """Trained networks approach f_0 + B_T (Y - f_0(X)) as width grows (THEORY.md, Lemma)."""
+    """Trained networks approach f_0 + B_T (Y - f_0(X)) as width grows (notebook 01, the lemma)."""
     narrow = trained_vs_lemma(toy, 64, ridge=ridge)
     wide = trained_vs_lemma(toy, 16384, ridge=ridge)
     assert wide.mean() < 0.02
@@ -82,7 +82,7 @@ def test_step_size_rule():
 
 
 def test_bayesian_target_has_the_empirical_ntk_as_covariance(toy):
-    """u - g(.; theta_0) = J_0 psi, psi ~ N(0, I), has covariance Theta_0 (THEORY.md)."""
+    """u - g(.; theta_0) = J_0 psi, psi ~ N(0, I), has covariance Theta_0 (notebook 03)."""
     spec = models.ArchSpec(depth=1, width=512)
     init_fn, apply_fn, kernel_fn = models.network(spec)
     _, params = init_fn(jax.random.PRNGKey(1), (-1, 1))
