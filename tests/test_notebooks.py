@@ -54,10 +54,9 @@ def test_quick_run_passes_its_claim_and_rejects_every_decoy(quick_suite, stem):
     results = json.loads((output / "data" / "results" / f"{stem}.json").read_text())
     assert results["decoys"], "no decoys were checked"
     assert all(decoy["rejected"] for decoy in results["decoys"].values()), results["decoys"]
-    assert all(
-        decoy["pvalue"] < results.get("per_check_level", results.get("level"))
-        for decoy in results["decoys"].values()
-    )
+    assert all(decoy["pvalue"] <= decoy["level"] for decoy in results["decoys"].values())
+    check = results["check"]
+    assert all(r["passed"] for r in (check.values() if "passed" not in check else [check]))
     if "seed_pass" in results:
         assert all(all(by.values()) for by in results["seed_pass"].values()), results["seed_pass"]
     if stem.startswith("04"):
