@@ -64,7 +64,8 @@ def test_median_wall_time_warms_up_and_waits():
         return np.ones(3)
 
     seconds = metrics.median_wall_time(work, repeats=3)
-    assert len(calls) == 4 and 0 <= seconds < 1
+    assert len(calls) == 4  # one warm-up call, then the three timed ones
+    assert np.isfinite(seconds) and seconds >= 0
 
 
 def test_gaussian_nll_and_coverage_of_exact_draws():
