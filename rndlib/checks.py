@@ -24,7 +24,7 @@ moment-matched normal (``mean_z``) or gamma (the others) fit to it gives p-value
 its far tail. A check passes when its smallest p-value, Bonferroni-corrected for its
 number of statistics, is above its ``level``; its false-alarm rate is then at most
 ``level``. A check is only a check if it rejects plausible wrong answers (decoys) at
-the same level: :func:`decoy_report` records both.
+the same level; each check's ``report()`` records the verdict.
 """
 
 from typing import NamedTuple
@@ -88,14 +88,14 @@ class Check(NamedTuple):
         }
 
 
-def _root(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Eigenvalues, eigenvectors and a low-rank square root of a PSD matrix (float64)."""
+def _root(cov: np.ndarray) -> np.ndarray:
+    """A low-rank square root of a PSD matrix (float64): ``root @ root.T`` is ``cov``."""
     cov = np.asarray(cov, np.float64)
     if cov.ndim != 2 or cov.shape[0] != cov.shape[1] or not np.all(np.isfinite(cov)):
         raise ValueError(f"cov must be a finite square matrix, got shape {cov.shape}")
     evals, evecs = np.linalg.eigh((cov + cov.T) / 2)
     keep = evals > 1e-12 * evals[-1]
-    return evals, evecs, evecs[:, keep] * np.sqrt(evals[keep])
+    return evecs[:, keep] * np.sqrt(evals[keep])
 
 
 def _profile_statistics(estimate: np.ndarray, var: np.ndarray, dof: int) -> np.ndarray:
@@ -149,7 +149,7 @@ def _profile_tests(estimate, cov, dof: int, repeats: int, seed: int):
     """Scale -> the profile statistics' tests, against a null simulated once."""
     dof = validate.positive_int("dof", dof)
     repeats = validate.positive_int("repeats", repeats, minimum=50)
-    _, _, root = _root(cov)
+    root = _root(cov)
     estimate = np.asarray(estimate, np.float64)
     if estimate.shape != (len(root),):
         raise ValueError(f"estimate must have shape ({len(root)},), got {estimate.shape}")
@@ -258,8 +258,3 @@ def covariance_check(
         }
 
     return _fitted(tests, level, guess, fit_scale)
-
-
-def decoy_report(checks: dict[str, Check]) -> dict[str, dict]:
-    """``{name: check.report()}`` for a set of decoys: each must be ``rejected``."""
-    return {name: check.report() for name, check in checks.items()}
