@@ -74,10 +74,16 @@ class TrainResult(NamedTuple):
 def init_params(init_fn, seed: int, members: int, input_dim: int) -> Params:
     """Parameters of ``members`` independent networks, stacked along a leading axis."""
     validate.positive_int("members", members)
-    keys = jax.random.split(jax.random.PRNGKey(seed), members)
-    return jax.vmap(lambda key: init_fn(key, (-1, input_dim))[1])(keys)
+    return _init_stacked(init_fn, jax.random.PRNGKey(seed), members, input_dim)
 
 
+@partial(jax.jit, static_argnames=("init_fn", "members", "input_dim"))
+def _init_stacked(init_fn, key: jax.Array, members: int, input_dim: int) -> Params:
+    keys = jax.random.split(key, members)
+    return jax.vmap(lambda k: init_fn(k, (-1, input_dim))[1])(keys)
+
+
+@partial(jax.jit, static_argnames=("apply_fn", "batch_size"))
 def apply_members(apply_fn, params: Params, x: jax.Array, batch_size: int = 8) -> jax.Array:
     """Outputs of stacked networks on shared inputs, shape (members, n, outputs).
 
@@ -107,12 +113,16 @@ def largest_ntk_eigenvalue(
     size must be stable for every one of them.
     """
     validate.positive_int("iters", iters)
+    return float(_largest_eigenvalue(apply_fn, params, jnp.asarray(x), members, iters))
 
+
+@partial(jax.jit, static_argnames=("apply_fn", "members", "iters"))
+def _largest_eigenvalue(apply_fn, params: Params, x: jax.Array, members: bool, iters: int):
     def one(p):
         shape = jax.eval_shape(apply_fn, p, x).shape
         return _power_iteration(nt.empirical_ntk_vp_fn(apply_fn, x, x, p), shape, iters)
 
-    return float(jnp.max(jax.lax.map(one, params)) if members else one(params))
+    return jnp.max(jax.lax.map(one, params)) if members else one(params)
 
 
 def step_size(lambda_max: float, fraction: float = 1.0) -> float:
@@ -172,6 +182,21 @@ def relative_ntk_change(apply_fn, params0: Params, params: Params, x: jax.Array)
     before = np.asarray(ntk_fn(x, None, params0), np.float64)
     after = np.asarray(ntk_fn(x, None, params), np.float64)
     return float(np.linalg.norm(after - before) / np.linalg.norm(before))
+
+
+def analytic_step(
+    spec: models.ArchSpec, x_train: np.ndarray, fraction: float = 1.0, ridge: float = 0.0
+) -> float:
+    """``fraction / (lambda_max + ridge)``, ``lambda_max`` of the infinite-width NTK on ``x_train``.
+
+    The same at every width of an architecture (NTK parameterization), so that a width
+    sweep that trains with it changes the width and nothing else, the training time
+    ``eta T`` included.
+    """
+    kernel_fn = models.network(spec)[2]
+    ntk = theory.kernel_blocks(kernel_fn, x_train, x_train, "ntk").train_train
+    ridge = validate.finite("ridge", ridge, at_least=0.0)
+    return step_size(float(np.linalg.eigvalsh(ntk)[-1]) + ridge, fraction)
 
 
 def _stable_step(lr: float | None, lam: float, lr_fraction: float, check: bool = True) -> float:

@@ -81,6 +81,20 @@ def test_step_size_rule():
             train.step_size(100.0, bad)
 
 
+def test_analytic_step_is_one_step_for_every_width(toy):
+    """The analytic NTK's step does not depend on the width, and the ridge adds to lambda_max."""
+    narrow, wide = (models.ArchSpec(depth=2, width=w, heads=2) for w in (8, 4096))
+    ntk = models.network(narrow)[2](toy.x_train, None, "ntk")
+    lam = float(np.linalg.eigvalsh(np.asarray(ntk, np.float64))[-1])
+    assert train.analytic_step(narrow, toy.x_train, 0.5) == pytest.approx(0.5 / lam, rel=1e-12)
+    assert train.analytic_step(wide, toy.x_train, 0.5) == train.analytic_step(
+        narrow, toy.x_train, 0.5
+    )
+    assert train.analytic_step(wide, toy.x_train, ridge=2.0) == pytest.approx(1 / (lam + 2.0))
+    with pytest.raises(ValueError, match="ridge"):
+        train.analytic_step(wide, toy.x_train, ridge=-1.0)
+
+
 def test_bayesian_target_has_the_empirical_ntk_as_covariance(toy):
     """u - g(.; theta_0) = J_0 psi, psi ~ N(0, I), has covariance Theta_0 (notebook 03)."""
     spec = models.ArchSpec(depth=1, width=512)
