@@ -5,6 +5,16 @@ import pytest
 
 from rndlib import data, models, theory
 
+QUICK_SUITE_SECONDS = pytest.StashKey[dict]()  # the quick suite's wall time per notebook
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Print the quick suite's wall time per notebook (the README's budgets are measured here)."""
+    seconds = config.stash.get(QUICK_SUITE_SECONDS, None)
+    if seconds:
+        terminalreporter.write_sep("-", "quick suite, wall seconds per notebook")
+        terminalreporter.write_line(", ".join(f"{k}: {v:.0f}" for k, v in seconds.items()))
+
 
 @pytest.fixture(scope="session")
 def toy():

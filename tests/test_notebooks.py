@@ -9,6 +9,7 @@ import time
 
 import nbformat
 import pytest
+from conftest import QUICK_SUITE_SECONDS
 
 from rndlib import paths, pipeline
 
@@ -20,15 +21,14 @@ def ids(notebook):
 
 
 @pytest.fixture(scope="session")
-def quick_suite(tmp_path_factory):
+def quick_suite(tmp_path_factory, pytestconfig):
     """Every notebook run once with quick=True into a scratch folder, and its time."""
     output = tmp_path_factory.mktemp("quick")
-    seconds = {}
+    seconds = pytestconfig.stash.setdefault(QUICK_SUITE_SECONDS, {})
     for notebook in NOTEBOOKS:
         start = time.perf_counter()
         pipeline.run_notebook(notebook, quick=True, output_dir=output)
         seconds[notebook.stem] = time.perf_counter() - start
-    print("quick suite (s):", {k: round(v, 1) for k, v in seconds.items()})
     return output, seconds
 
 
