@@ -17,12 +17,10 @@ neural-tangents' ``predict`` uses the loss ``1/(2 |Y|) sum ||f(X) - Y||^2``, so 
 ``t`` equals ``lr * time * |Y|`` here (``|Y|`` = number of training targets).
 """
 
-import functools
 import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import jax
 import numpy as np
 import scipy.linalg
 import scipy.optimize
@@ -83,21 +81,13 @@ class GaussianPrediction(NamedTuple):
     condition_number: float
 
 
-@functools.cache
-def _jitted_kernel(kernel_fn):
-    """``kernel_fn`` compiled once per input shape: one XLA program instead of many ops."""
-    return jax.jit(kernel_fn, static_argnames="get")
-
-
 def kernel_blocks(kernel_fn, x_train: np.ndarray, x_test: np.ndarray, get: str) -> KernelBlocks:
     """The infinite-width ``get`` kernel ('nngp' or 'ntk') of a stax ``kernel_fn``, as blocks."""
     validate.choice("get", get, ("nngp", "ntk"))
     x_train, x_test = np.asarray(x_train, np.float64), np.asarray(x_test, np.float64)
 
-    jitted = _jitted_kernel(kernel_fn)
-
     def block(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.asarray(jitted(a, b, get=get), dtype=np.float64)
+        return np.asarray(kernel_fn(a, b, get), dtype=np.float64)
 
     return KernelBlocks(block(x_train, x_train), block(x_test, x_train), block(x_test, x_test))
 

@@ -145,3 +145,16 @@ def test_log_marginal_likelihood_and_its_noise(kernels):
         (len(cov), 400)
     )
     assert theory.gp_noise_by_evidence(cov, draws) == pytest.approx(0.5, rel=0.1)
+
+
+def test_relu_ntk_diagonal_matches_its_closed_form(toy):
+    """One ReLU layer: Theta(x, x) = W^2 (W^2 x^2 + b^2) + b^2 to float64 precision.
+
+    The arc-cosine kernel loses digits near x = x' when computed carelessly (a jitted
+    kernel_fn was 1.6e-9 off here); kernel_blocks must keep them.
+    """
+    spec = models.ArchSpec(depth=1, width=64)
+    blocks = theory.kernel_blocks(models.network(spec)[2], toy.x_train, toy.x_test, "ntk")
+    w2, b2 = spec.W_std**2, spec.b_std**2
+    exact = w2 * (w2 * toy.x_test[:, 0] ** 2 + b2) + b2
+    np.testing.assert_allclose(np.diag(blocks.test_test), exact, rtol=1e-13)
