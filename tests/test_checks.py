@@ -115,3 +115,26 @@ def test_report_is_json_ready_and_names_every_statistic():
 def test_bad_arguments_are_named(call, message):
     with pytest.raises(ValueError, match=message):
         call(_cov())
+
+
+def test_leading_scale_rejects_a_variance_ten_percent_too_large():
+    """``leading=True`` adds the whitened mean square in C's leading eigendirections."""
+    cov = _cov()
+    for r in range(6):
+        check = checks.covariance_check(
+            _draws(1.1 * cov, 1024, 10 + r), cov, level=0.01, repeats=300, leading=True
+        )
+        assert check.tests["leading_scale"].pvalue < 0.01 / len(check.tests)
+    assert "leading_scale" not in checks.covariance_check(_draws(cov, 64, 0), cov, level=0.01).tests
+
+
+def test_leading_scale_false_alarm_rate_is_at_most_its_level():
+    cov = _cov()
+    level = 0.1
+    rejected = [
+        not checks.covariance_check(
+            _draws(cov, 64, r), cov, level=level, repeats=200, leading=True
+        ).passed
+        for r in range(60)
+    ]
+    assert np.mean(rejected) <= level + 3 * np.sqrt(level * (1 - level) / 60)
