@@ -1,15 +1,17 @@
 """rndlib: the theory and training code behind the rnd-equivalence notebooks.
 
 One module per concept: ``paths``, ``data``, ``validate``, ``models``, ``theory``, ``sampling``,
-``train``, ``metrics``, ``plotting`` and ``pipeline`` (papermill). Importing the package
-switches JAX to float64, which every identity checked here is computed in.
+``train``, ``metrics``, ``checks``, ``plotting``, ``pipeline`` (papermill) and ``compat``
+(neural-tangents without TensorFlow). Importing the package switches JAX to float64, which
+every identity checked here is computed in, and lets neural-tangents import without
+TensorFlow (:func:`rndlib.compat.install`): import rndlib before neural_tangents.
 """
 
-import os
+from rndlib import compat
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # neural-tangents imports TensorFlow
+compat.install()
 
-import jax
+import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 

@@ -5,6 +5,7 @@ import functools
 from dataclasses import dataclass
 
 import jax.numpy as jnp
+import neural_tangents as nt
 from neural_tangents import stax
 
 from rndlib import validate
@@ -87,3 +88,12 @@ def empirical_nngp(spec: ArchSpec, params: tuple, x1: jnp.ndarray, x2: jnp.ndarr
     _, hidden_fn = stax.serial(*_hidden_layers(spec))[:2]
     phi1, phi2 = hidden_fn(params[:-1], x1), hidden_fn(params[:-1], x2)
     return spec.W_std**2 * phi1 @ phi2.T / spec.width + spec.b_std**2
+
+
+def empirical_ntk(spec: ArchSpec, params: tuple, x1: jnp.ndarray, x2: jnp.ndarray) -> jnp.ndarray:
+    """NTK of a finite network at ``params``: ``J(x1) J(x2)^T``, outputs traced.
+
+    neural-tangents' ``empirical_ntk_fn`` for the network ``spec``; it tends to the
+    infinite-width NTK as ``width`` grows, with O(width^-1/2) fluctuations.
+    """
+    return nt.empirical_ntk_fn(network(spec)[1])(x1, x2, params)

@@ -1,9 +1,13 @@
 """The environment: environment.yml and the pip lock pin the same set; the code imports."""
 
 import re
+import subprocess
+import sys
 import tomllib
 
-from rndlib import paths
+import pytest
+
+from rndlib import compat, paths
 
 LOCK = paths.ROOT / ".ci" / "requirements.lock"
 
@@ -44,5 +48,29 @@ def test_installed_versions_are_the_locked_ones():
     from importlib.metadata import version
 
     locked = pins(LOCK.read_text().splitlines())
-    for name in ("jax", "jaxlib", "neural-tangents", "tensorflow-cpu", "numpy", "papermill"):
+    for name in ("jax", "jaxlib", "neural-tangents", "optax", "numpy", "scipy", "papermill"):
         assert version(name) == locked[name]
+
+
+def test_the_lock_has_no_tensorflow():
+    locked = pins(LOCK.read_text().splitlines())
+    assert not {"tensorflow", "tensorflow-cpu", "tf2jax", "keras"} & set(locked)
+
+
+def test_neural_tangents_imports_without_tensorflow():
+    code = (
+        "import sys, rndlib, neural_tangents as nt; "
+        "print(nt.__version__, 'tensorflow' in sys.modules, 'tf2jax' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0.6.5", "False", "False"]
+
+
+def test_the_tensorflow_bridge_stand_in_says_what_is_missing():
+    import neural_tangents as nt
+
+    if not compat.install():
+        pytest.skip("tensorflow is installed: neural-tangents' own bridge is in place")
+    with pytest.raises(ImportError, match=r"TensorFlow bridge, which needs tensorflow"):
+        nt.experimental.empirical_ntk_fn_tf(lambda x: x)
+    assert not hasattr(nt.experimental, "__wrapped__")  # introspection sees a plain module
