@@ -40,9 +40,8 @@ def strip_volatile_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 @contextlib.contextmanager
 def _kernel_environment(output: Path | None) -> Iterator[None]:
-    """The environment the kernel inherits: the output folder, and quiet TensorFlow."""
+    """The environment the kernel inherits: the output folder."""
     saved = dict(os.environ)
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
     if output is None:
         os.environ.pop("RNDLIB_OUTPUT_DIR", None)
     else:
