@@ -93,7 +93,10 @@ def empirical_nngp(spec: ArchSpec, params: tuple, x1: jnp.ndarray, x2: jnp.ndarr
 def empirical_ntk(spec: ArchSpec, params: tuple, x1: jnp.ndarray, x2: jnp.ndarray) -> jnp.ndarray:
     """NTK of a finite network at ``params``: ``J(x1) J(x2)^T``, outputs traced.
 
-    neural-tangents' ``empirical_ntk_fn`` for the network ``spec``; it tends to the
+    neural-tangents' ``empirical_ntk_fn`` for the network ``spec``, told that inputs
+    do not interact (``vmap_axes=0``; without it, every output's Jacobian is taken with
+    respect to all inputs at once: 2.3 GB of memory against 0.5 GB for 4 networks of
+    width 4096 on 70 inputs, vmapped over the networks). It tends to the
     infinite-width NTK as ``width`` grows, with O(width^-1/2) fluctuations.
     """
-    return nt.empirical_ntk_fn(network(spec)[1])(x1, x2, params)
+    return nt.empirical_ntk_fn(network(spec)[1], vmap_axes=0)(x1, x2, params)
