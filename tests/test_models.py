@@ -69,3 +69,13 @@ def test_validators():
     assert validate.finite("x", 0.5, above=0.0, below=1.0) == 0.5
     with pytest.raises(ValueError, match=r"x must be less than 1\.0"):
         validate.finite("x", 1.0, below=1.0)
+
+
+def test_empirical_ntk_is_the_jacobians_inner_product():
+    spec = models.ArchSpec(width=32, depth=2)
+    init_fn, apply_fn, _ = models.network(spec)
+    _, params = init_fn(jax.random.PRNGKey(3), (-1, 1))
+    x = np.linspace(-2, 2, 5)[:, None]
+    jac = jax.jacobian(lambda p: apply_fn(p, x)[:, 0])(params)
+    flat = np.concatenate([j.reshape(len(x), -1) for j in jax.tree_util.tree_leaves(jac)], axis=1)
+    np.testing.assert_allclose(models.empirical_ntk(spec, params, x, x), flat @ flat.T, rtol=1e-12)
