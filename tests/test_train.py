@@ -286,32 +286,17 @@ def test_estimates_before_training_equal_their_lemma(toy):
 
 
 def test_trained_ensemble_converges_with_a_ridge(toy):
-    spec = models.ArchSpec(width=128)
-    ens = train.trained_ensemble(
-        spec,
-        toy.x_train,
-        toy.y_train,
-        toy.x_test,
-        members=3,
-        steps=None,
-        lr_fraction=1.0,
-        seed=0,
-        ridge=1.0,
-    )
+    def ensemble(optimizer):
+        data = (toy.x_train, toy.y_train, toy.x_test)
+        common = dict(members=3, steps=None, lr_fraction=1.0, seed=0, ridge=1.0)
+        return train.trained_ensemble(
+            models.ArchSpec(width=128), *data, **common, optimizer=optimizer
+        )
+
+    ens = ensemble(train.GD)
     assert ens.test.shape == (3, len(toy.x_test), 1)
     assert ens.steps == train.steps_to_convergence(ens.lr, 1.0) == int(np.ceil(5 / ens.lr))
-    fast = train.trained_ensemble(
-        spec,
-        toy.x_train,
-        toy.y_train,
-        toy.x_test,
-        members=3,
-        steps=None,
-        lr_fraction=1.0,
-        seed=0,
-        ridge=1.0,
-        optimizer=train.Optimizer("nesterov"),
-    )
+    fast = ensemble(train.Optimizer("nesterov"))
     assert fast.steps == int(np.ceil(10 / np.sqrt(fast.lr))) < ens.steps
     assert metrics.relative_error(fast.test, ens.test) < 0.01  # the same minimiser
     with pytest.raises(ValueError, match="ridge > 0"):
