@@ -36,7 +36,7 @@ figures-quick: $(STAMP) ## run every notebook with quick parameters into build/q
 	$(PY) -m rndlib.pipeline --quick --output $(QUICK_DIR) $(NOTEBOOKS)
 
 bench: $(STAMP) ## time RND, ensembles and the exact GP on this machine (about 6 min): data/results/bench.json, figures/bench_*
-	$(PY) -m rndlib.bench
+	RNDLIB_OUTPUT_DIR=$(CURDIR) $(PY) -m rndlib.bench
 
 test: $(STAMP) ## unit tests, then the whole quick suite of notebooks
 	$(PY) -m pytest

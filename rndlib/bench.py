@@ -6,8 +6,9 @@ networks, trained T steps, their variance) and the exact NTK-GP posterior varian
 (kernel blocks, then a Cholesky solve with noise 0.01). Each is timed as the training set grows
 (M fixed) and as M grows (N fixed): the median wall time of repeats after a
 warm-up call that includes compilation, and the peak resident memory of a fresh
-process that runs only that measurement. Results go to ``data/results/bench.json``
-and ``figures/bench_*.png``. A benchmark, not a test: its numbers depend on the
+process that runs only that measurement. ``make bench`` writes the results to
+``data/results/bench.json`` and ``figures/bench_*.png`` (run by hand, under
+``build/out/``; see :mod:`rndlib.paths`). A benchmark, not a test: its numbers depend on the
 machine, which the results file describes.
 
 Run ``python -m rndlib.bench`` (everything, about 5 minutes on 2 CPU cores) or

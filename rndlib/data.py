@@ -10,8 +10,6 @@ scikit-learn (nothing is downloaded); their splits are seeded.
 import csv
 import hashlib
 import json
-import os
-import tempfile
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -202,19 +200,19 @@ def _plain(value: Any) -> Any:
 
 
 def write_results(notebook: str, results: dict[str, Any]) -> str:
-    """Write a notebook's headline numbers to ``data/results/<notebook>.json``, atomically.
+    """Write a notebook's headline numbers and publish everything the run staged.
 
-    Keys are sorted and numbers written in full, so that two runs that compute
-    the same numbers write the same bytes. Returns the path written.
+    The last call of a notebook's checks cell, made only once its checks passed:
+    ``data/results/<notebook>.json`` and the figures staged by
+    :func:`rndlib.plotting.savefig` are moved into place together
+    (:func:`rndlib.paths.publish`). Keys are sorted and numbers written in full, so
+    that two runs that compute the same numbers write the same bytes. Returns the
+    results file's path, relative to the output folder.
     """
     target = paths.results_file(notebook)
-    target.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(_plain(results), indent=2, sort_keys=True, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, target)
+    paths.staged(target).write_text(text)
+    paths.publish()
     return str(target.relative_to(paths.OUTPUT))
 
 

@@ -6,7 +6,9 @@ and its results in data/results/. ``--quick --output DIR`` passes ``quick=True``
 and sends the executed copy, the figures and the results under DIR instead
 (through ``RNDLIB_OUTPUT_DIR``, read by :mod:`rndlib.paths`), leaving the
 committed files untouched. A notebook is written only when every cell ran: a
-failing one is kept under build/failed/ for reading, and the run stops.
+failing one is kept under build/failed/ for reading, and the run stops. Figures
+and results reach their folders only from a notebook whose checks passed (see
+:mod:`rndlib.paths`); those of a failed run stay under build/staging/.
 Volatile metadata (papermill's timestamps and durations, cell timings) is
 stripped, so an executed notebook changes only where its outputs do.
 """
@@ -39,13 +41,10 @@ def strip_volatile_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 @contextlib.contextmanager
-def _kernel_environment(output: Path | None) -> Iterator[None]:
+def _kernel_environment(output: Path) -> Iterator[None]:
     """The environment the kernel inherits: the output folder."""
     saved = dict(os.environ)
-    if output is None:
-        os.environ.pop("RNDLIB_OUTPUT_DIR", None)
-    else:
-        os.environ["RNDLIB_OUTPUT_DIR"] = str(output)
+    os.environ["RNDLIB_OUTPUT_DIR"] = str(output)
     try:
         yield
     finally:
@@ -72,7 +71,7 @@ def run_notebook(
     notebook = Path(notebook).resolve()
     parameters = {**({"quick": True} if quick else {}), **(parameters or {})}
     if output_dir is None:
-        target, output = notebook, None
+        target, output = notebook, paths.ROOT
     else:
         output = Path(output_dir).resolve()
         target = output / "notebooks" / notebook.name

@@ -1,7 +1,4 @@
-"""One figure style for the suite, and an atomic, deterministic ``savefig``."""
-
-import os
-import tempfile
+"""One figure style for the suite, and a staged, deterministic ``savefig``."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -30,25 +27,15 @@ def use_style() -> None:
 
 
 def savefig(fig: plt.Figure, name: str) -> None:
-    """Write ``figures/<name>.png`` and ``figures/<name>.pdf``, each atomically.
+    """Stage ``figures/<name>.png`` and ``figures/<name>.pdf`` for publishing.
 
-    Each file is written to a temporary file in the same folder, then renamed over
-    the old one, so a reader never sees half a figure and a failed run leaves the
-    previous figure in place. The files carry no timestamps: the same figure gives
-    the same bytes.
+    The files are written to the staging folder (:func:`rndlib.paths.staged`) and
+    reach ``figures/`` only when the notebook publishes its outputs after its checks
+    passed (:func:`rndlib.data.write_results`). They carry no timestamps: the same
+    figure gives the same bytes.
     """
-    paths.FIGURES.mkdir(parents=True, exist_ok=True)
     for fmt, metadata in _METADATA.items():
-        target = paths.FIGURES / f"{name}.{fmt}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{fmt}", dir=paths.FIGURES)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                fig.savefig(handle, format=fmt, metadata=metadata)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        fig.savefig(paths.staged(paths.FIGURES / f"{name}.{fmt}"), format=fmt, metadata=metadata)
 
 
 def plot_band(

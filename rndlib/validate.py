@@ -1,8 +1,43 @@
-"""Parameter checks that stop a notebook at once, naming the parameter at fault."""
+"""Parameter checks that stop a notebook at once, naming the parameter at fault.
 
+Notebook parameters arrive either as Python literals (the parameters cell, ``-y`` of
+papermill) or as text (``-p`` of papermill passes ``True``/``False``, integers and
+floats typed, everything else as a string). The list checks therefore also take a
+JSON list written as text, ``-p widths "[256, 1024]"``, and say so when they meet
+anything else.
+"""
+
+import json
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from numbers import Integral, Real
+
+
+def flag(name: str, value: object) -> bool:
+    """Return ``value`` if it is ``True`` or ``False``, else raise ValueError.
+
+    A string such as ``"false"`` (``-p quick false``) is refused rather than read as
+    true, which is what ``if "false":`` would do.
+    """
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False (papermill: -p {name} True), got {value!r}")
+    return value
+
+
+def listed(name: str, value: object) -> list:
+    """Return ``value`` as a list: a list or tuple, or a JSON list given as text."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(
+                f"{name} must be a list, e.g. -p {name} '[1, 2]', got the text {value!r}"
+            ) from None
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{name} must be a list, e.g. -p {name} '[1, 2]', got {value!r}")
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    return list(value)
 
 
 def positive_int(name: str, value: object, *, minimum: int = 1) -> int:
@@ -12,12 +47,11 @@ def positive_int(name: str, value: object, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def positive_ints(name: str, values: Iterable[object], *, minimum: int = 1) -> list[int]:
-    """Check every entry of a non-empty list with :func:`positive_int`."""
-    values = list(values)
-    if not values:
-        raise ValueError(f"{name} must not be empty")
-    return [positive_int(f"{name}[{i}]", v, minimum=minimum) for i, v in enumerate(values)]
+def positive_ints(name: str, values: object, *, minimum: int = 1) -> list[int]:
+    """Check every entry of a non-empty list (see :func:`listed`) with :func:`positive_int`."""
+    return [
+        positive_int(f"{name}[{i}]", v, minimum=minimum) for i, v in enumerate(listed(name, values))
+    ]
 
 
 def finite(
@@ -40,8 +74,13 @@ def finite(
     return float(value)
 
 
+def finites(name: str, values: object, **bounds: float) -> list[float]:
+    """Check every entry of a non-empty list (see :func:`listed`) with :func:`finite`."""
+    return [finite(f"{name}[{i}]", v, **bounds) for i, v in enumerate(listed(name, values))]
+
+
 def choice(name: str, value: object, options: Collection[str]) -> str:
     """Return ``value`` if it is one of ``options``, else raise ValueError listing them."""
-    if value not in options:
+    if not isinstance(value, str) or value not in options:
         raise ValueError(f"{name} must be one of {sorted(options)}, got {value!r}")
-    return str(value)
+    return value

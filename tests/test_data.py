@@ -42,6 +42,7 @@ def test_tampered_file_is_refused(tmp_path, monkeypatch):
 def test_results_are_written_deterministically(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "RESULTS", tmp_path)
     monkeypatch.setattr(paths, "OUTPUT", tmp_path)
+    monkeypatch.setattr(paths, "STAGING", tmp_path / "staging")
     results = {"b": np.float64(0.1), "a": np.arange(3), "c": [np.float32(1.5)]}
     data.write_results("99_example", results)
     first = (tmp_path / "99_example.json").read_bytes()

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from rndlib import models, validate
+from rndlib import models
 
 
 @pytest.mark.parametrize(
@@ -58,17 +58,6 @@ def test_empirical_nngp_tends_to_the_analytic_kernel():
         empirical = np.asarray(models.empirical_nngp(spec, params, x, x))
         errors.append(np.linalg.norm(empirical - analytic) / np.linalg.norm(analytic))
     assert errors[1] < errors[0] / 4  # 1/sqrt(16384/64) = 1/16 expected
-
-
-def test_validators():
-    assert validate.positive_ints("widths", [1, 2]) == [1, 2]
-    with pytest.raises(ValueError, match=r"widths\[1\]"):
-        validate.positive_ints("widths", [4, -4])
-    with pytest.raises(ValueError, match="widths"):
-        validate.positive_ints("widths", [])
-    assert validate.finite("x", 0.5, above=0.0, below=1.0) == 0.5
-    with pytest.raises(ValueError, match=r"x must be less than 1\.0"):
-        validate.finite("x", 1.0, below=1.0)
 
 
 def test_empirical_ntk_is_the_jacobians_inner_product():

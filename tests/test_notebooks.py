@@ -77,24 +77,36 @@ def test_two_quick_runs_write_identical_files(quick_suite, tmp_path):
 
 
 @pytest.mark.notebooks
-def test_bad_parameter_stops_at_once_and_leaves_figures_untouched(tmp_path):
-    figures = {p.name: p.read_bytes() for p in paths.FIGURES.glob("*")}
+@pytest.mark.parametrize(
+    ("stem", "parameter", "value", "message"),
+    [
+        ("01_ntk_regime", "width", "-1", "width must be an integer >= 1, got -1"),
+        ("01_ntk_regime", "quick", "false", "quick must be True or False"),
+        ("01_ntk_regime", "widths", "1024", "widths must be a list, e.g. -p widths '[1, 2]'"),
+        ("01_ntk_regime", "activation", "tanh", "activation must be one of"),
+        # a JSON list given to -p is read as a list: its second entry is the one at fault
+        ("03_bayesian_rnd_posterior", "noise_levels", "[0.1, -1]", "noise_levels[1] must be"),
+    ],
+)
+def test_bad_parameter_stops_at_once_naming_it(tmp_path, stem, parameter, value, message):
+    """papermill's -p as a user types it: the run stops in the parameter checks, nothing written."""
+    committed = {p.name: p.read_bytes() for p in (paths.ROOT / "figures").glob("*")}
     env = {k: v for k, v in os.environ.items() if k != "RNDLIB_OUTPUT_DIR"}
     command = [
         sys.executable,
         "-m",
         "papermill",
         "--no-progress-bar",
-        str(paths.NOTEBOOKS / "01_ntk_regime.ipynb"),
+        str(paths.NOTEBOOKS / f"{stem}.ipynb"),
         str(tmp_path / "out.ipynb"),
         "-p",
-        "width",
-        "-1",
+        parameter,
+        value,
     ]
     run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode != 0
-    assert "ValueError: width must be an integer >= 1, got -1" in run.stdout + run.stderr
-    assert {p.name: p.read_bytes() for p in paths.FIGURES.glob("*")} == figures
+    assert f"ValueError: {message}" in run.stdout + run.stderr
+    assert {p.name: p.read_bytes() for p in (paths.ROOT / "figures").glob("*")} == committed
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
@@ -112,7 +124,7 @@ def test_committed_notebook_is_executed_and_clean(notebook):
         assert "injected-parameters" not in cell.metadata.get("tags", [])
         assert all(o.output_type != "error" for o in cell.outputs)
     assert str(paths.ROOT) not in text and "/tmp/" not in text
-    results = json.loads(paths.results_file(notebook.name).read_text())
+    results = json.loads((paths.ROOT / "data" / "results" / f"{notebook.stem}.json").read_text())
     assert results["quick"] is False
     for name in re.findall(r'savefig\(fig, "([^"]+)"\)', text):
         for suffix in (".png", ".pdf"):

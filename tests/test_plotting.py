@@ -1,4 +1,4 @@
-"""savefig: PNG and PDF, written atomically, byte-identical for the same figure."""
+"""savefig: PNG and PDF, byte-identical for the same figure."""
 
 import matplotlib.pyplot as plt
 
@@ -15,10 +15,12 @@ def draw():
 
 def test_savefig_writes_both_formats_deterministically(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "FIGURES", tmp_path / "figures")
-    monkeypatch.setattr(paths, "OUTPUT", tmp_path)
+    monkeypatch.setattr(paths, "STAGING", tmp_path / "staging")
     plotting.savefig(draw(), "example")
+    paths.publish()
     first = {p.name: p.read_bytes() for p in (tmp_path / "figures").iterdir()}
     plotting.savefig(draw(), "example")
+    paths.publish()
     second = {p.name: p.read_bytes() for p in (tmp_path / "figures").iterdir()}
     assert sorted(first) == ["example.pdf", "example.png"]
     assert first == second  # no temporary files left, no timestamps inside
