@@ -9,22 +9,34 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCK := .ci/requirements.lock
+LAB_LOCK := .ci/lab.lock
+LAB_STAMP := $(VENV)/.lab-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 QUICK_DIR := build/quick
 
-.PHONY: help env figures figures-quick bench test unit lint clean lock
+.PHONY: help env lab figures figures-quick bench test unit lint clean lock
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_%./-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-34s\033[0m %s\n", $$1, $$2}'
 
 $(STAMP): $(LOCK) pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
+	  echo "The lock is for Python 3.11; '$(PYTHON)' is $$($(PYTHON) --version 2>/dev/null || echo 'not found')."; \
+	  echo "Install Python 3.11 and run, e.g., make $(MAKECMDGOALS) PYTHON=python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --no-deps --disable-pip-version-check -r $(LOCK)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation --disable-pip-version-check -e .
 	touch $@
 
 env: $(STAMP) ## create the pinned virtual environment in .venv (once; again when the lock changes)
+
+$(LAB_STAMP): $(STAMP) $(LAB_LOCK)
+	$(PY) -m pip install --quiet --no-deps --disable-pip-version-check -r $(LAB_LOCK)
+	touch $@
+
+lab: $(LAB_STAMP) ## open the notebooks in JupyterLab (pinned; added to .venv on first use)
+	$(VENV)/bin/jupyter lab notebooks
 
 figures: $(STAMP) ## run every notebook in order with full parameters, in place: figures/, data/results/
 	$(PY) -m rndlib.pipeline --full $(NOTEBOOKS)

@@ -22,13 +22,32 @@ from rndlib import paths, validate
 CHECKSUMS = paths.DATA / "SHA256SUMS"
 
 
-class Dataset(NamedTuple):
-    """A regression set: inputs of shape (n, d), targets of shape (n, 1)."""
-
+class _Fields(NamedTuple):
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+
+
+class Dataset(_Fields):
+    """A regression set: inputs of shape (n, d), targets of shape (n, k), all finite.
+
+    Checked when made, so that a target of shape (n,) (which would broadcast a squared
+    loss into an n x n residual), a NaN or mismatched sizes stop here, naming the field.
+    The arrays are stored as given.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, x_train, y_train, x_test, y_test):
+        x = validate.array("x_train", x_train, ("n", "d"))
+        n, d = x.shape
+        if n == 0:
+            raise ValueError("x_train must hold at least one input, got shape (0, d)")
+        k = validate.array("y_train", y_train, (n, "k")).shape[1]
+        m = validate.array("x_test", x_test, ("m", d)).shape[0]
+        validate.array("y_test", y_test, (m, k))
+        return super().__new__(cls, x_train, y_train, x_test, y_test)
 
 
 def make_toy_1d(seed: int = 0, n_per_cluster: int = 10, noise: float = 0.1) -> Dataset:

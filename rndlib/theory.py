@@ -84,7 +84,8 @@ class GaussianPrediction(NamedTuple):
 def kernel_blocks(kernel_fn, x_train: np.ndarray, x_test: np.ndarray, get: str) -> KernelBlocks:
     """The infinite-width ``get`` kernel ('nngp' or 'ntk') of a stax ``kernel_fn``, as blocks."""
     validate.choice("get", get, ("nngp", "ntk"))
-    x_train, x_test = np.asarray(x_train, np.float64), np.asarray(x_test, np.float64)
+    x_train = validate.array("x_train", x_train, ("N", "d"))
+    x_test = validate.array("x_test", x_test, ("n", x_train.shape[1]))
 
     def block(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.asarray(kernel_fn(a, b, get), dtype=np.float64)
@@ -191,6 +192,7 @@ def ensemble_prediction(
     ``f_T(x) ~ N(B_T Y, S_T[K])`` (notebook 02, after Lee et al. 2019):
     the mean and covariance of a deep ensemble with infinitely many members.
     """
+    y_train = validate.array("y_train", y_train, (len(ntk.train_train), "k"))
     op = training_operator(ntk, lr=lr, steps=steps, time=time)
     return GaussianPrediction(op.matrix @ y_train, sandwich(nngp, op.matrix), op.condition_number)
 
@@ -233,6 +235,7 @@ def gp_posterior(cov: KernelBlocks, y_train: np.ndarray, noise: float = 0.0) -> 
     Raises:
         ValueError: if ``C_XX + noise I`` is singular.
     """
+    y_train = validate.array("y_train", y_train, (len(cov.train_train), "k"))
     noisy = cov.with_noise(noise).train_train
     evals, evecs, cond = _eigh_psd(noisy, "C_XX + noise I")
     if not evals[0] > 0:

@@ -85,8 +85,9 @@ def init_params(init_fn, seed: int, members: int, input_dim: int) -> Params:
     return _init_stacked(init_fn, jax.random.PRNGKey(seed), members, input_dim)
 
 
-@partial(jax.jit, static_argnames=("init_fn", "members", "input_dim"))
 def _init_stacked(init_fn, key: jax.Array, members: int, input_dim: int) -> Params:
+    # Not jitted: each new architecture would compile anew (1.5 to 3 s), while the
+    # random primitives run eagerly are compiled once per shape and the draws are the same.
     keys = jax.random.split(key, members)
     return jax.vmap(lambda k: init_fn(k, (-1, input_dim))[1])(keys)
 
@@ -254,6 +255,7 @@ def gradient_descent(
     the lemma of notebook 01, ``f_0 + B_T (y - f_0(X))``. ``optimizer`` swaps in minibatch
     SGD or Adam (see :class:`Optimizer`); ``lr`` is then their initial step.
     """
+    validate.array("y", y, (len(validate.array("x", x, ("n", "d"))), "k"))
     lr, steps, ridge = _check_schedule(lr, steps, ridge, optimizer, len(x))
     return _descend(apply_fn, params, jnp.asarray(x), jnp.asarray(y), lr, ridge, steps, optimizer)
 
@@ -274,6 +276,8 @@ def gradient_descent_members(
     ``y`` is either shared, shape (n, outputs), or one target per member,
     shape (members, n, outputs).
     """
+    n = len(validate.array("x", x, ("n", "d")))
+    validate.array("y", y, ("members", n, "k") if np.ndim(y) == 3 else (n, "k"))
     lr, steps, ridge = _check_schedule(lr, steps, ridge, optimizer, len(x))
     y = jnp.asarray(y)
     y_axis = 0 if y.ndim == 3 else None

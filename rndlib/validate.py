@@ -9,8 +9,10 @@ anything else.
 
 import json
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from numbers import Integral, Real
+
+import numpy as np
 
 
 def flag(name: str, value: object) -> bool:
@@ -84,3 +86,31 @@ def choice(name: str, value: object, options: Collection[str]) -> str:
     if not isinstance(value, str) or value not in options:
         raise ValueError(f"{name} must be one of {sorted(options)}, got {value!r}")
     return value
+
+
+def array(
+    name: str, value: object, shape: Sequence[int | str], *, finite_only: bool = True
+) -> np.ndarray:
+    """Return ``value`` as a float64 array of the given shape, else raise ValueError.
+
+    Args:
+        name: the argument's name, for the message.
+        value: anything numpy reads as an array of numbers (a JAX array included).
+        shape: the expected shape: a length, or a letter that accepts any length
+            (``("n", "d")``: any 2-D array).
+        finite_only: also refuse NaN and infinite entries.
+    """
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        kind = type(value).__name__
+        raise ValueError(f"{name} must be an array of numbers, got {kind}") from None
+    wanted = "(" + ", ".join(str(s) for s in shape) + ")"
+    if a.ndim != len(shape) or any(
+        s != n for s, n in zip(shape, a.shape, strict=True) if not isinstance(s, str)
+    ):
+        raise ValueError(f"{name} must have shape {wanted}, got {a.shape}")
+    if finite_only and not np.all(np.isfinite(a)):
+        bad = int(np.sum(~np.isfinite(a)))
+        raise ValueError(f"{name} must be finite: {bad} of its {a.size} entries are NaN or inf")
+    return a

@@ -74,3 +74,14 @@ def test_the_tensorflow_bridge_stand_in_says_what_is_missing():
     with pytest.raises(ImportError, match=r"TensorFlow bridge, which needs tensorflow"):
         nt.experimental.empirical_ntk_fn_tf(lambda x: x)
     assert not hasattr(nt.experimental, "__wrapped__")  # introspection sees a plain module
+
+
+def test_the_lab_lock_adds_jupyterlab_on_top_of_the_lock():
+    """`make lab` installs .ci/lab.lock with --no-deps over the lock: it must not re-pin anything."""
+    locked = pins(LOCK.read_text().splitlines())
+    lab_lines = (paths.ROOT / ".ci" / "lab.lock").read_text().splitlines()
+    lab = pins(lab_lines)
+    assert "jupyterlab" in lab and not set(lab) & set(locked)
+    assert all(line.startswith("#") or "==" in line for line in lab_lines if line.strip())
+    extras = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]
+    assert extras["optional-dependencies"]["lab"] == ["jupyterlab"]

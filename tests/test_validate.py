@@ -1,8 +1,10 @@
-"""Notebook parameters: typed values and papermill's text pass or stop, naming the parameter."""
+"""Parameters and arrays: what is accepted, and what stops at once with a message naming it."""
 
+import jax
+import numpy as np
 import pytest
 
-from rndlib import validate
+from rndlib import data, models, theory, train, validate
 
 
 def test_quick_must_be_a_boolean():
@@ -62,3 +64,56 @@ def test_choices():
     for wrong in ["tanh", ["relu"], None]:
         with pytest.raises(ValueError, match=r"activation must be one of \['erf', 'relu'\]"):
             validate.choice("activation", wrong, ("relu", "erf"))
+
+
+def test_arrays_have_their_shape_and_are_finite():
+    assert validate.array("x", [[1.0], [2.0]], ("n", 1)).dtype == np.float64
+    with pytest.raises(ValueError, match=r"x must have shape \(n, 1\), got \(2,\)"):
+        validate.array("x", [1.0, 2.0], ("n", 1))
+    with pytest.raises(ValueError, match=r"x must be finite: 1 of its 2 entries"):
+        validate.array("x", [[1.0], [np.nan]], ("n", 1))
+    with pytest.raises(ValueError, match=r"x must be an array of numbers, got str"):
+        validate.array("x", "abc", ("n",))
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return data.load_dataset("toy_1d")
+
+
+@pytest.mark.parametrize(
+    ("field", "change", "message"),
+    [
+        ("y_train", lambda d: d.y_train[:, 0], r"y_train must have shape \(20, k\), got \(20,\)"),
+        ("y_train", lambda d: d.y_train[:5], r"y_train must have shape \(20, k\), got \(5, 1\)"),
+        ("x_test", lambda d: np.full_like(d.x_test, np.nan), r"x_test must be finite"),
+        ("x_test", lambda d: np.ones((5, 2)), r"x_test must have shape \(m, 1\), got \(5, 2\)"),
+        ("x_train", lambda d: d.x_train[:, 0], r"x_train must have shape \(n, d\)"),
+    ],
+)
+def test_a_dataset_is_checked_when_made(toy, field, change, message):
+    fields = toy._asdict() | {field: change(toy)}
+    with pytest.raises(ValueError, match=message):
+        data.Dataset(**fields)
+
+
+def test_training_and_theory_refuse_a_flat_target(toy):
+    """A target of shape (N,) would broadcast the loss into an N x N residual: refused."""
+    spec = models.ArchSpec(width=64)
+    init_fn, apply_fn, kernel_fn = models.network(spec)
+    _, params = init_fn(jax.random.PRNGKey(0), (-1, 1))
+    with pytest.raises(ValueError, match=r"y must have shape \(20, k\), got \(20,\)"):
+        train.gradient_descent(apply_fn, params, toy.x_train, toy.y_train[:, 0], lr=0.01, steps=1)
+    with pytest.raises(ValueError, match=r"y must have shape \(members, 20, k\)"):
+        train.gradient_descent_members(
+            apply_fn, params, toy.x_train, np.zeros((2, 19, 1)), lr=0.01, steps=1
+        )
+    ntk = theory.kernel_blocks(kernel_fn, toy.x_train, toy.x_test[:5], "ntk")
+    with pytest.raises(ValueError, match=r"y_train must have shape \(20, k\), got \(20,\)"):
+        theory.gp_posterior(ntk, toy.y_train[:, 0], noise=0.1)
+    with pytest.raises(ValueError, match=r"y_train must be finite"):
+        theory.gp_posterior(ntk, np.full_like(toy.y_train, np.nan), noise=0.1)
+    with pytest.raises(ValueError, match=r"x_test must be finite"):
+        theory.kernel_blocks(kernel_fn, toy.x_train, np.full((3, 1), np.inf), "ntk")
+    with pytest.raises(ValueError, match=r"x_test must have shape \(n, 1\), got \(3, 2\)"):
+        theory.kernel_blocks(kernel_fn, toy.x_train, np.zeros((3, 2)), "ntk")
