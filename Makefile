@@ -14,7 +14,7 @@ LAB_STAMP := $(VENV)/.lab-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 QUICK_DIR := build/quick
 
-.PHONY: help env lab figures figures-quick bench test unit lint clean lock
+.PHONY: help env lab figures figures-quick timings bench test unit lint clean lock
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_%./-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -46,6 +46,9 @@ notebooks/%.ipynb: $(STAMP) FORCE ## rerun one notebook in full, e.g. make noteb
 
 figures-quick: $(STAMP) ## run every notebook with quick parameters into build/quick (committed files untouched)
 	$(PY) -m rndlib.pipeline --quick --output $(QUICK_DIR) $(NOTEBOOKS)
+
+timings: $(STAMP) ## every notebook quick (into build/timings), then full (in place), each timed: data/results/timings.json
+	$(PY) -m rndlib.pipeline --timings $(NOTEBOOKS)
 
 bench: $(STAMP) ## time RND, ensembles and the exact GP on this machine (about 6 min): data/results/bench.json, figures/bench_*
 	RNDLIB_OUTPUT_DIR=$(CURDIR) $(PY) -m rndlib.bench

@@ -11,11 +11,18 @@ and results reach their folders only from a notebook whose checks passed (see
 :mod:`rndlib.paths`); those of a failed run stay under build/staging/.
 Volatile metadata (papermill's timestamps and durations, cell timings) is
 stripped, so an executed notebook changes only where its outputs do.
+
+``--timings`` (``make timings``) runs each notebook twice, one after the other:
+quick into build/timings/, then in full, in place (as ``--full``); it writes the
+wall time of each run, with a description of the machine, to
+``data/results/timings.json``, which the README quotes.
 """
 
 import argparse
 import contextlib
+import json
 import os
+import platform
 import sys
 import tempfile
 import time
@@ -29,6 +36,7 @@ import papermill
 from rndlib import paths
 
 FAILED = paths.ROOT / "build" / "failed"
+TIMINGS = paths.ROOT / "data" / "results" / "timings.json"
 
 
 def strip_volatile_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -99,16 +107,40 @@ def run_notebook(
     return target
 
 
+def timed_runs(notebooks: list[Path]) -> dict[str, Any]:
+    """Each notebook quick (into build/timings/), then in full (in place), timed alone."""
+    seconds: dict[str, dict[str, float]] = {"quick_s": {}, "full_s": {}}
+    for notebook in notebooks:
+        for mode, output in (("quick_s", paths.ROOT / "build" / "timings"), ("full_s", None)):
+            start = time.perf_counter()
+            run_notebook(notebook, quick=mode == "quick_s", output_dir=output)
+            seconds[mode][Path(notebook).stem] = round(time.perf_counter() - start, 1)
+            print(f"{Path(notebook).name} {mode[:-2]}: {seconds[mode][Path(notebook).stem]} s")
+    machine = {
+        "cpu_count": os.cpu_count(),
+        "processor": platform.machine(),
+        "python": platform.python_version(),
+        "system": platform.system(),
+    }
+    return {"machine": machine, **seconds}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--full", action="store_true", help="full parameters, in place")
     mode.add_argument("--quick", action="store_true", help="quick parameters, into --output")
+    mode.add_argument("--timings", action="store_true", help="both, timed: " + str(TIMINGS.name))
     parser.add_argument("--output", type=Path, help="folder for the executed copies (quick runs)")
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
     if args.quick and args.output is None:
         parser.error("--quick needs --output: quick runs never overwrite the committed notebooks")
+    if args.timings:
+        timings = timed_runs(args.notebooks)
+        TIMINGS.write_text(json.dumps(timings, indent=2, sort_keys=True) + "\n")
+        print(f"wrote {TIMINGS.relative_to(paths.ROOT)}")
+        return 0
     for notebook in args.notebooks:
         start = time.perf_counter()
         target = run_notebook(notebook, quick=args.quick, output_dir=args.output)

@@ -12,6 +12,7 @@ import math
 from collections.abc import Collection, Sequence
 from numbers import Integral, Real
 
+import jax
 import numpy as np
 
 
@@ -90,7 +91,7 @@ def choice(name: str, value: object, options: Collection[str]) -> str:
 
 def array(
     name: str, value: object, shape: Sequence[int | str], *, finite_only: bool = True
-) -> np.ndarray:
+) -> np.ndarray | jax.Array:
     """Return ``value`` as a float64 array of the given shape, else raise ValueError.
 
     Args:
@@ -99,17 +100,25 @@ def array(
         shape: the expected shape: a length, or a letter that accepts any length
             (``("n", "d")``: any 2-D array).
         finite_only: also refuse NaN and infinite entries.
+
+    A traced JAX value (inside ``jit``, ``vmap`` or ``scan``) has no numbers yet: only
+    its shape is checked, and it is returned as it is.
     """
-    try:
-        a = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        kind = type(value).__name__
-        raise ValueError(f"{name} must be an array of numbers, got {kind}") from None
+    if isinstance(value, jax.core.Tracer):
+        a = value
+    else:
+        try:
+            a = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            kind = type(value).__name__
+            raise ValueError(f"{name} must be an array of numbers, got {kind}") from None
     wanted = "(" + ", ".join(str(s) for s in shape) + ")"
     if a.ndim != len(shape) or any(
         s != n for s, n in zip(shape, a.shape, strict=True) if not isinstance(s, str)
     ):
         raise ValueError(f"{name} must have shape {wanted}, got {a.shape}")
+    if isinstance(a, jax.core.Tracer):
+        return a
     if finite_only and not np.all(np.isfinite(a)):
         bad = int(np.sum(~np.isfinite(a)))
         raise ValueError(f"{name} must be finite: {bad} of its {a.size} entries are NaN or inf")

@@ -77,7 +77,7 @@ def test_the_tensorflow_bridge_stand_in_says_what_is_missing():
 
 
 def test_the_lab_lock_adds_jupyterlab_on_top_of_the_lock():
-    """`make lab` installs .ci/lab.lock with --no-deps over the lock: it must not re-pin anything."""
+    """`make lab` installs .ci/lab.lock with --no-deps over the lock: it re-pins nothing."""
     locked = pins(LOCK.read_text().splitlines())
     lab_lines = (paths.ROOT / ".ci" / "lab.lock").read_text().splitlines()
     lab = pins(lab_lines)

@@ -74,6 +74,20 @@ def test_largest_ntk_eigenvalue_matches_dense_kernel(toy):
     assert lam == pytest.approx(np.linalg.eigvalsh(flat)[-1], rel=1e-6)
 
 
+def test_a_given_step_past_the_stability_limit_is_refused(toy):
+    """RND and Bayesian RND check a given step against 2 / lambda_max of their own networks."""
+    spec = models.ArchSpec(width=64, heads=4)
+    init_fn, apply_fn, _ = models.network(spec)
+    params = train.init_params(init_fn, 0, 2, 1)
+    lam = train.largest_ntk_eigenvalue(apply_fn, params, toy.x_train, members=True)
+    kwargs = dict(heads=4, seeds=2, steps=1, lr_fraction=1.0, seed=0)
+    with pytest.raises(ValueError, match="past the stability limit"):
+        train.rnd_variance(spec, toy, lr=2.1 / lam, **kwargs)
+    with pytest.raises(ValueError, match="past the stability limit"):
+        train.bayesian_rnd_errors(spec, toy, lr=2.1 / (lam + 0.5), noise=0.5, **kwargs)
+    assert train.rnd_variance(spec, toy, lr=1.9 / lam, **kwargs).lr == 1.9 / lam
+
+
 def test_step_size_rule():
     assert train.step_size(100.0, 1.0) == pytest.approx(0.01)
     for bad in (0.0, 2.0, float("nan")):

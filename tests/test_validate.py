@@ -117,3 +117,13 @@ def test_training_and_theory_refuse_a_flat_target(toy):
         theory.kernel_blocks(kernel_fn, toy.x_train, np.full((3, 1), np.inf), "ntk")
     with pytest.raises(ValueError, match=r"x_test must have shape \(n, 1\), got \(3, 2\)"):
         theory.kernel_blocks(kernel_fn, toy.x_train, np.zeros((3, 2)), "ntk")
+
+
+def test_traced_arrays_are_checked_for_their_shape_only():
+    def f(x):
+        validate.array("x", x, ("n", 1))
+        return x.sum()
+
+    assert jax.jit(f)(np.ones((3, 1))) == 3.0
+    with pytest.raises(ValueError, match=r"x must have shape \(n, 1\), got \(3,\)"):
+        jax.jit(f)(np.ones(3))
