@@ -108,21 +108,27 @@ def run_notebook(
 
 
 def timed_runs(notebooks: list[Path]) -> dict[str, Any]:
-    """Each notebook quick (into build/timings/), then in full (in place), timed alone."""
-    seconds: dict[str, dict[str, float]] = {"quick_s": {}, "full_s": {}}
-    for notebook in notebooks:
-        for mode, output in (("quick_s", paths.ROOT / "build" / "timings"), ("full_s", None)):
-            start = time.perf_counter()
-            run_notebook(notebook, quick=mode == "quick_s", output_dir=output)
-            seconds[mode][Path(notebook).stem] = round(time.perf_counter() - start, 1)
-            print(f"{Path(notebook).name} {mode[:-2]}: {seconds[mode][Path(notebook).stem]} s")
-    machine = {
+    """Each notebook quick (into build/timings/), then in full (in place), timed alone.
+
+    The times are merged into ``data/results/timings.json`` after every run, so that a
+    run of some notebooks updates theirs and keeps the others.
+    """
+    timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
+    timings["machine"] = {
         "cpu_count": os.cpu_count(),
         "processor": platform.machine(),
         "python": platform.python_version(),
         "system": platform.system(),
     }
-    return {"machine": machine, **seconds}
+    for notebook in notebooks:
+        for mode, output in (("quick_s", paths.ROOT / "build" / "timings"), ("full_s", None)):
+            start = time.perf_counter()
+            run_notebook(notebook, quick=mode == "quick_s", output_dir=output)
+            seconds = round(time.perf_counter() - start, 1)
+            timings.setdefault(mode, {})[Path(notebook).stem] = seconds
+            TIMINGS.write_text(json.dumps(timings, indent=2, sort_keys=True) + "\n")
+            print(f"{Path(notebook).name} {mode[:-2]}: {seconds} s", flush=True)
+    return timings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,8 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick and args.output is None:
         parser.error("--quick needs --output: quick runs never overwrite the committed notebooks")
     if args.timings:
-        timings = timed_runs(args.notebooks)
-        TIMINGS.write_text(json.dumps(timings, indent=2, sort_keys=True) + "\n")
+        timed_runs(args.notebooks)
         print(f"wrote {TIMINGS.relative_to(paths.ROOT)}")
         return 0
     for notebook in args.notebooks:
