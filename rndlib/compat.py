@@ -8,11 +8,24 @@ that subpackage into ``sys.modules`` before neural-tangents is imported, when Te
 not installed; everything else of neural-tangents is untouched. Calling the stand-in
 raises an ImportError that says why. rndlib calls :func:`install` on import, so import
 rndlib before neural_tangents.
+
+neural-tangents 0.6.5 also imports names that newer jax moved or dropped: ``Jaxpr``,
+``JaxprEqn``, ``Literal``, ``Primitive`` and ``Var`` from ``jax.core`` (now in
+``jax.extend.core``), ``jax.util.safe_map``/``safe_zip``, and ``jax.interpreters.ad.zeros_like_p``
+(a primitive it keys a rule on). :func:`install` imports neural-tangents itself, with any
+missing name put back for the time of the import (:func:`_moved_jax_names`) and taken away
+again after it. Under jax 0.5.3, the version the suite is locked to and tested on, every
+name is where neural-tangents looks and nothing is put back.
 """
 
+import contextlib
 import importlib.util
 import sys
 import types
+from collections.abc import Iterator
+
+#: jax.core names neural-tangents imports that newer jax keeps in jax.extend.core only.
+MOVED_TO_EXTEND_CORE = ("Jaxpr", "JaxprEqn", "Literal", "Primitive", "Var")
 
 BRIDGE = "neural_tangents.experimental"
 
@@ -30,8 +43,46 @@ class _TensorFlowBridge(types.ModuleType):
         )
 
 
+@contextlib.contextmanager
+def _moved_jax_names() -> Iterator[list[str]]:
+    """Put back the jax names neural-tangents imports where they are missing; yield them."""
+    import jax
+    import jax.core
+    import jax.interpreters.ad
+
+    added: list[tuple[object, str]] = []
+    if any(not hasattr(jax.core, name) for name in MOVED_TO_EXTEND_CORE):
+        import jax.extend.core
+
+        for name in MOVED_TO_EXTEND_CORE:
+            if not hasattr(jax.core, name):
+                setattr(jax.core, name, getattr(jax.extend.core, name))
+                added.append((jax.core, name))
+    util = None
+    if importlib.util.find_spec("jax.util") is None:
+        from jax._src import util as private_util
+
+        util = types.ModuleType("jax.util")
+        util.safe_map, util.safe_zip = private_util.safe_map, private_util.safe_zip
+        sys.modules["jax.util"] = util
+    if not hasattr(jax.interpreters.ad, "zeros_like_p"):
+        from jax.extend.core import Primitive
+
+        jax.interpreters.ad.zeros_like_p = Primitive("zeros_like")
+        added.append((jax.interpreters.ad, "zeros_like_p"))
+    try:
+        yield [f"{module.__name__}.{name}" for module, name in added] + (
+            ["jax.util"] if util else []
+        )
+    finally:
+        for module, name in added:
+            delattr(module, name)
+        if util is not None:
+            sys.modules.pop("jax.util", None)  # no jax.util existed before
+
+
 def install() -> bool:
-    """Stand in for neural-tangents' TensorFlow bridge if TensorFlow is missing.
+    """Import neural-tangents, standing in for its TensorFlow bridge if TensorFlow is missing.
 
     Returns:
         True if the stand-in is in place (now or from an earlier call), False if
@@ -43,4 +94,6 @@ def install() -> bool:
     if "neural_tangents" in sys.modules or importlib.util.find_spec("tensorflow") is not None:
         return False
     sys.modules[BRIDGE] = _TensorFlowBridge(BRIDGE)
+    with _moved_jax_names():
+        import neural_tangents  # noqa: F401
     return True

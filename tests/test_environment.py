@@ -85,3 +85,48 @@ def test_the_lab_lock_adds_jupyterlab_on_top_of_the_lock():
     assert all(line.startswith("#") or "==" in line for line in lab_lines if line.strip())
     extras = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]
     assert extras["optional-dependencies"]["lab"] == ["jupyterlab"]
+
+
+def test_no_jax_name_is_put_back_under_the_locked_jax():
+    import jax
+
+    if jax.__version__ != pins(LOCK.read_text().splitlines())["jax"]:
+        pytest.skip(f"jax {jax.__version__} is not the locked version")
+    with compat._moved_jax_names() as added:
+        assert added == []
+
+
+def test_names_newer_jax_moved_are_put_back_for_the_import_only(monkeypatch):
+    """Simulate a jax without jax.core.Var, jax.util and ad.zeros_like_p (jax >= 0.6)."""
+    import importlib.util
+
+    import jax.core
+    import jax.extend.core
+    import jax.interpreters.ad
+
+    if jax.__version__ != pins(LOCK.read_text().splitlines())["jax"]:
+        pytest.skip(f"the simulation removes names from jax {jax.__version__}'s layout")
+    served = jax.core.__getattr__  # jax 0.5.3 serves the moved names from here
+
+    def without_var(name):
+        if name == "Var":
+            raise AttributeError(name)
+        return served(name)
+
+    monkeypatch.setattr(jax.core, "__getattr__", without_var)
+    monkeypatch.delattr(jax.interpreters.ad, "zeros_like_p")
+    monkeypatch.delitem(sys.modules, "jax.util")
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "jax.util" else find_spec(name, *a),
+    )
+    with compat._moved_jax_names() as added:
+        assert added == ["jax.core.Var", "jax.interpreters.ad.zeros_like_p", "jax.util"]
+        assert jax.core.Var is jax.extend.core.Var
+        from jax.util import safe_map, safe_zip  # noqa: F401
+
+        assert jax.interpreters.ad.zeros_like_p.name == "zeros_like"
+    assert not hasattr(jax.core, "Var") and not hasattr(jax.interpreters.ad, "zeros_like_p")
+    assert "jax.util" not in sys.modules
