@@ -281,3 +281,160 @@ def covariance_check(
         return found
 
     return _fitted(tests, level, guess, fit_scale)
+
+
+def _ks_chi2(values: np.ndarray, dof: int) -> np.ndarray:
+    """Kolmogorov-Smirnov distance of (..., n) values from chi^2(dof), vectorised."""
+    values = np.sort(values, axis=-1)
+    n = values.shape[-1]
+    cdf = scipy.stats.chi2.cdf(values, dof)
+    steps = np.arange(1, n + 1) / n
+    return np.maximum(np.max(steps - cdf, axis=-1), np.max(cdf - (steps - 1 / n), axis=-1))
+
+
+def _ks_two_sample(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two-sample Kolmogorov-Smirnov distance of (..., n) and (..., m), vectorised."""
+    both = np.concatenate([a, b], axis=-1)
+    order = np.argsort(both, axis=-1, kind="stable")
+    from_a = np.take_along_axis(
+        np.concatenate([np.ones(a.shape), np.zeros(b.shape)], axis=-1), order, axis=-1
+    )
+    ecdf_a = np.cumsum(from_a, axis=-1) / a.shape[-1]
+    ecdf_b = np.cumsum(1 - from_a, axis=-1) / b.shape[-1]
+    return np.max(np.abs(ecdf_a - ecdf_b), axis=-1)
+
+
+def _normalised_estimates(estimates, cov: np.ndarray, dof: int, name: str):
+    """``dof * estimate / variance`` at the decorrelated inputs of ``cov``, and those inputs."""
+    cov = np.asarray(cov, np.float64)
+    estimates = np.asarray(estimates, np.float64)
+    if estimates.ndim != 2 or estimates.shape[1] != len(cov):
+        raise ValueError(f"{name} must have shape (networks, {len(cov)}), got {estimates.shape}")
+    if not np.all(np.isfinite(estimates)):
+        raise ValueError(f"{name} has non-finite entries")
+    keep = metrics.decorrelated_points(cov, max_r2=DECORRELATED_R2)
+    return dof * estimates[:, keep] / np.diag(cov)[keep], keep
+
+
+def _exact_estimates(cov_kept: np.ndarray, networks: int, dof: int, repeats: int, rng):
+    """(repeats, networks * k): ``dof * mean of dof squared exact draws / variance``."""
+    root = _root(cov_kept)
+    draws = rng.standard_normal((repeats, networks, dof, root.shape[1])) @ root.T
+    return (dof * np.mean(draws**2, axis=2) / np.diag(cov_kept)).reshape(repeats, -1)
+
+
+def chi2_law_check(
+    estimates: np.ndarray,
+    cov: np.ndarray,
+    dof: int,
+    *,
+    other: np.ndarray | None = None,
+    level: float,
+    repeats: int = 1000,
+    seed: int = 0,
+) -> Check:
+    """Thm. 5.6 of Zanger et al. (2026): is each network's estimate ``sigma^2 chi^2(dof) / dof``?
+
+    ``estimates`` (networks, n): one variance estimate per network and input, each a
+    mean of ``dof`` squared zero-mean draws (RND's ``1/2`` mean squared error over
+    ``dof`` heads) or a sample variance with ``dof`` degrees of freedom (an ensemble of
+    ``dof + 1``); ``cov`` (n, n) the claimed covariance. At its decorrelated inputs,
+    ``dof * estimate / variance`` pooled over networks and inputs is held against
+    chi^2(dof) by its Kolmogorov-Smirnov distance (``ks_chi2``), not only by its mean.
+    With ``other`` (networks', n), estimates of a second method, also the two-sample
+    Kolmogorov-Smirnov distance between the two (``ks_two_sample``). The inputs are
+    only nearly independent, so both nulls are simulated from exact draws of ``cov``.
+    """
+    level = _check_level(level)
+    dof = validate.positive_int("dof", dof)
+    repeats = validate.positive_int("repeats", repeats, minimum=50)
+    values, keep = _normalised_estimates(estimates, cov, dof, "estimates")
+    cov_kept = np.asarray(cov, np.float64)[np.ix_(keep, keep)]
+    rng = np.random.default_rng(seed)
+    null = _exact_estimates(cov_kept, len(values), dof, repeats, rng)
+    tests = {
+        "ks_chi2": _null_test(_ks_chi2(values.ravel(), dof), _ks_chi2(null, dof), False),
+    }
+    if other is not None:
+        others, _ = _normalised_estimates(other, cov, dof, "other")
+        null_other = _exact_estimates(cov_kept, len(others), dof, repeats, rng)
+        tests["ks_two_sample"] = _null_test(
+            _ks_two_sample(values.ravel(), others.ravel()),
+            _ks_two_sample(null, null_other),
+            two_sided=False,
+        )
+    return Check(tests, level)
+
+
+def _whitened_heads(errors: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """(networks * r, heads): errors in the r leading eigendirections of cov, standardised.
+
+    Each direction is scaled by its root mean square over networks and heads, the same
+    for every head: a variance that is off in one direction (a finite network's kernel)
+    then neither dominates the correlations nor makes two heads look alike.
+    """
+    errors = np.asarray(errors, np.float64)
+    if errors.ndim != 3 or errors.shape[1] != len(cov) or errors.shape[2] < 2:
+        raise ValueError(f"errors must have shape (networks, {len(cov)}, heads >= 2)")
+    evals, evecs = np.linalg.eigh(np.asarray(cov, np.float64))
+    keep = evals > LEADING_FLOOR * evals[-1]
+    return _standardised(np.einsum("snk,nm->smk", errors, evecs[:, keep]))
+
+
+def _standardised(projected: np.ndarray) -> np.ndarray:
+    """(..., networks, r, heads) -> (..., networks * r, heads), each direction of unit RMS."""
+    scale = np.sqrt(np.mean(projected**2, axis=(-3, -1), keepdims=True))
+    flat = projected / scale
+    return flat.reshape(*flat.shape[:-3], -1, flat.shape[-1])
+
+
+def max_head_correlation(errors: np.ndarray, cov: np.ndarray) -> float:
+    """Largest ``|corr|`` between two heads' errors, whitened by their claimed covariance.
+
+    ``errors`` (networks, n, heads) at n inputs whose covariance (each head's) is
+    claimed to be ``cov`` (n, n). In the r leading eigendirections of ``cov``
+    (eigenvalues above ``LEADING_FLOOR`` times the largest, so that whitening amplifies
+    no small error), whitened, each head's errors are networks x r independent N(0, 1)
+    draws under the claim; the uncentred correlation between two heads is then about
+    N(0, 1 / (networks r)) if the heads are independent.
+    """
+    return float(_max_offdiagonal_correlation(_whitened_heads(errors, cov)[None])[0])
+
+
+def _offdiagonal_correlations(samples: np.ndarray) -> np.ndarray:
+    """(repeats, pairs): uncentred correlations between the columns of (repeats, draws, heads)."""
+    gram = np.swapaxes(samples, -1, -2) @ samples
+    norms = np.sqrt(np.diagonal(gram, axis1=-2, axis2=-1))
+    corr = gram / norms[..., :, None] / norms[..., None, :]
+    return corr[..., ~np.eye(samples.shape[-1], dtype=bool)]
+
+
+def _max_offdiagonal_correlation(samples: np.ndarray) -> np.ndarray:
+    """(repeats,) largest |uncentred correlation| between columns of (repeats, draws, heads)."""
+    return np.max(np.abs(_offdiagonal_correlations(samples)), axis=-1)
+
+
+def head_independence_check(
+    errors: np.ndarray, cov: np.ndarray, *, level: float, repeats: int = 1000, seed: int = 0
+) -> Check:
+    """Prop. 5.5 of Zanger et al. (2026): are the heads' errors independent, each N(0, cov)?
+
+    Two statistics: ``max_head_corr``, :func:`max_head_correlation` (one pair of heads
+    that moves together), and ``mean_head_corr2``, the mean squared correlation over all
+    pairs (every pair a little: a component that all heads share). Their null, exact
+    independent heads, is simulated with the same numbers of networks, directions and
+    heads, standardised the same way.
+    """
+    level = _check_level(level)
+    repeats = validate.positive_int("repeats", repeats, minimum=50)
+    errors = np.asarray(errors, np.float64)
+    white = _whitened_heads(errors, cov)
+    networks, heads = errors.shape[0], errors.shape[2]
+    rng = np.random.default_rng(seed)
+    null = _standardised(rng.standard_normal((repeats, networks, len(white) // networks, heads)))
+    found, null_corr = _offdiagonal_correlations(white[None])[0], _offdiagonal_correlations(null)
+    tests = {
+        "max_head_corr": (np.max(np.abs(found)), np.max(np.abs(null_corr), axis=-1)),
+        "mean_head_corr2": (np.mean(found**2), np.mean(null_corr**2, axis=-1)),
+    }
+    return Check({k: _null_test(v, n, two_sided=False) for k, (v, n) in tests.items()}, level)

@@ -73,10 +73,15 @@ GD = Optimizer()
 
 
 class TrainResult(NamedTuple):
-    """Final parameters and the loss before each step, shape (steps,) or (members, steps)."""
+    """Final parameters and the loss before each step, shape (steps,) or (members, steps).
+
+    ``path``: the outputs at recorded inputs before each step, (steps, n_record, outputs),
+    when inputs to record were given (else None).
+    """
 
     params: Params
     losses: jax.Array
+    path: jax.Array | None = None
 
 
 def init_params(init_fn, seed: int, members: int, input_dim: int) -> Params:
@@ -152,7 +157,7 @@ def _optax_transform(optimizer: Optimizer, lr, ridge, steps: int) -> optax.Gradi
 
 @partial(jax.jit, static_argnames=("apply_fn", "steps", "optimizer"))
 def _descend(
-    apply_fn, params0: Params, x, y, lr, ridge, steps: int, optimizer: Optimizer
+    apply_fn, params0: Params, x, y, lr, ridge, steps: int, optimizer: Optimizer, x_record=None
 ) -> TrainResult:
     transform = _optax_transform(optimizer, lr, ridge, steps)
     n = x.shape[0]
@@ -176,10 +181,12 @@ def _descend(
         params, opt_state = state
         value, grads = jax.value_and_grad(loss)(params, t)
         updates, opt_state = transform.update(grads, opt_state)
-        return (optax.apply_updates(params, updates), opt_state), value
+        recorded = None if x_record is None else apply_fn(params, x_record)
+        return (optax.apply_updates(params, updates), opt_state), (value, recorded)
 
-    (params, _), losses = jax.lax.scan(step, (params0, transform.init(params0)), jnp.arange(steps))
-    return TrainResult(params, losses)
+    start = (params0, transform.init(params0))
+    (params, _), (losses, path) = jax.lax.scan(step, start, jnp.arange(steps))
+    return TrainResult(params, losses, path)
 
 
 def relative_ntk_change(apply_fn, params0: Params, params: Params, x: jax.Array) -> float:
@@ -380,14 +387,29 @@ def tangent_draw(params: Params, seed: int | jax.Array) -> Params:
     return jax.tree_util.tree_unflatten(tree, draws)
 
 
-def bayesian_rnd_target(apply_fn, params0: Params, psi: Params, x: jax.Array) -> jax.Array:
-    """The Bayesian-RND target ``u(x) = g(x; theta_0) + J_0(x) psi``, by one ``jax.jvp``.
+#: Bayesian-RND targets: He et al. (2020)'s ``u(x; theta_0) + J_0(x) psi`` and the paper's
+#: Prop. 5.7, ``J_0(x) psi*`` with the readout of ``psi*`` zeroed.
+BAYESIAN_TARGETS = ("he", "paper")
 
-    ``u - g(.; theta_0) = J_0 psi ~ GP(0, Theta_0)`` for ``psi ~ N(0, I)``: the
-    empirical NTK at initialisation, which tends to the analytic Theta with width.
+
+def bayesian_rnd_target(
+    apply_fn, params0: Params, psi: Params, x: jax.Array, kind: str = "he"
+) -> jax.Array:
+    """A Bayesian-RND target at ``x`` for the predictor ``u`` at ``params0``, by one ``jax.jvp``.
+
+    ``kind="he"`` (He et al. 2020): ``g(x) = u(x; theta_0) + J_0(x) psi``, so that the
+    initial error ``g - u(.; theta_0) = J_0 psi ~ GP(0, Theta_0)`` for ``psi ~ N(0, I)``.
+    ``kind="paper"`` (Prop. 5.7 of Zanger et al. 2026): ``g(x) = J_0(x) psi*``, ``psi*``
+    being ``psi`` with the readout's weights and bias set to zero; its kernel is the
+    NTK without the readout's part, and with the predictor's own initial function
+    (whose kernel is the readout's part) the initial error again has kernel Theta_0.
+    Both tend to the analytic Theta with width.
     """
-    g0, j0_psi = jax.jvp(lambda p: apply_fn(p, x), (params0,), (psi,))
-    return g0 + j0_psi
+    validate.choice("kind", kind, BAYESIAN_TARGETS)
+    if kind == "paper":
+        psi = type(psi)([*psi[:-1], jax.tree_util.tree_map(jnp.zeros_like, psi[-1])])
+    u0, j0_psi = jax.jvp(lambda p: apply_fn(p, x), (params0,), (psi,))
+    return j0_psi if kind == "paper" else u0 + j0_psi
 
 
 def rnd_error(
@@ -441,12 +463,19 @@ def _rnd_error(
     steps: int,
     centred: bool,
     optimizer: Optimizer,
-) -> jax.Array:
+    record: jax.Array | None = None,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
     offset_train = apply_fn(predictor, x_train) if centred else 0.0
     offset_test = apply_fn(predictor, x_test) if centred else 0.0
     target = target_train + offset_train
-    trained = _descend(apply_fn, predictor, x_train, target, lr, ridge, steps, optimizer).params
-    return target_test - (apply_fn(trained, x_test) - offset_test)
+    x_record = None if record is None else x_test[record]
+    trained = _descend(apply_fn, predictor, x_train, target, lr, ridge, steps, optimizer, x_record)
+    error = target_test - (apply_fn(trained.params, x_test) - offset_test)
+    if record is None:
+        return error
+    # the error at the recorded inputs before each step, then after the last one
+    path = (target_test + offset_test)[record] - trained.path
+    return error, jnp.concatenate([path, error[record][None]])
 
 
 @partial(jax.jit, static_argnames=("apply_fn", "steps", "centred", "optimizer"))
@@ -462,10 +491,12 @@ def _rnd_errors(
     steps: int,
     centred: bool,
     optimizer: Optimizer,
-) -> jax.Array:
+    record: jax.Array | None = None,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
     # rnd_error of stacked predictors, each with its own targets, one at a time (lax.map).
     # Jitted at module level with the step as an argument: RND and Bayesian RND of one
-    # architecture, schedule and shape share one compiled program.
+    # architecture, schedule and shape share one compiled program. With indices ``record``
+    # into x_test, also the errors there after every step (Prop. 5.5's heads over time).
     def one(args):
         predictor, target_train, target_test = args
         return _rnd_error(
@@ -480,17 +511,18 @@ def _rnd_errors(
             steps,
             centred,
             optimizer,
+            record,
         )
 
     return jax.lax.map(one, (predictors, targets_train, targets_test))
 
 
-@partial(jax.jit, static_argnames=("apply_fn",))
-def _bayesian_rnd_targets(apply_fn, predictors, keys, x) -> jax.Array:
+@partial(jax.jit, static_argnames=("apply_fn", "kind"))
+def _bayesian_rnd_targets(apply_fn, predictors, keys, x, kind: str) -> jax.Array:
     # bayesian_rnd_target of stacked predictors at x, psi drawn from one key each.
     def one(args):
         predictor, key = args
-        return bayesian_rnd_target(apply_fn, predictor, tangent_draw(predictor, key), x)
+        return bayesian_rnd_target(apply_fn, predictor, tangent_draw(predictor, key), x, kind)
 
     return jax.lax.map(one, (predictors, keys))
 
@@ -507,6 +539,8 @@ class VarianceEstimate(NamedTuple):
     training, ``||r_T(X)||^2 / ||r_0(X)||^2`` (ensemble members or RND heads pooled).
     ``draw_gap`` (seeds,): the finite-width gap draw by draw, ``||e - e_lemma|| / ||e_lemma||``
     over members or heads and test inputs, ``e`` the networks' outputs (RND: errors).
+    ``path`` (seeds, steps + 1, n_record, heads): RND's errors (not divided by the
+    constant) at the recorded test inputs after 0, 1, ..., ``steps`` steps, if asked for.
     """
 
     analytic: np.ndarray
@@ -516,6 +550,7 @@ class VarianceEstimate(NamedTuple):
     lr: float
     residual: np.ndarray
     draw_gap: np.ndarray
+    path: np.ndarray | None = None
 
 
 def _residual_left(end: np.ndarray, start: np.ndarray) -> np.ndarray:
@@ -536,8 +571,16 @@ def _reference_steps(optimizer: Optimizer, steps: int, ridge: float) -> int | No
     return None
 
 
-def _analytic_variance(kernel_fn, dataset: Dataset, lr: float, steps: int | None, ridge: float):
-    nngp = theory.kernel_blocks(kernel_fn, dataset.x_train, dataset.x_test, "nngp")
+def _analytic_variance(
+    kernel_fn, dataset: Dataset, lr: float, steps: int | None, ridge: float, covariances=None
+):
+    # diag S_T[C] and B_T, B_T from kernel_fn's NTK, C the sum of the NNGP kernels of
+    # ``covariances`` (kernel functions; kernel_fn's own if None)
+    blocks = [
+        theory.kernel_blocks(k, dataset.x_train, dataset.x_test, "nngp")
+        for k in (covariances or [kernel_fn])
+    ]
+    nngp = sum(blocks[1:], blocks[0])
     ntk = theory.kernel_blocks(kernel_fn, dataset.x_train, dataset.x_test, "ntk")
     op = theory.training_operator(ntk, lr=lr, steps=steps, ridge=ridge).matrix
     return np.diag(theory.sandwich(nngp, op)), op
@@ -606,19 +649,25 @@ def rnd_variance(
     lr: float | None = None,
     ridge: float = 0.0,
     optimizer: Optimizer = GD,
+    target_spec: models.ArchSpec | None = None,
+    record: list[int] | None = None,
 ) -> VarianceEstimate:
     """Mean over heads of RND's squared error, for ``seeds`` RNDs with ``heads`` heads.
 
-    Predictor and target have the architecture ``spec`` with ``heads`` outputs; the
-    predictor (centred at its initialisation if ``centred``) is trained on the
-    target's values at the training inputs for ``steps`` steps of
-    ``lr_fraction / lambda_max``, ``lambda_max`` that of all heads together. The
-    standard error is divided by its constant 2, so that both estimate
-    ``S_T[K](x, x)`` (notebook 02), with ``heads`` degrees of freedom. A given
-    ``lr`` replaces the rule (to compare several numbers of heads at one step size).
-    ``ridge`` adds the pull towards the predictor's initialisation; ``optimizer``
-    trains by minibatch SGD or Adam instead (``lr`` is then their initial step, and
-    the closed form is the converged one, which needs ``ridge > 0``).
+    The predictor u (architecture ``spec`` with ``heads`` outputs; centred at its
+    initialisation if ``centred``) is trained on the target g's values at the training
+    inputs for ``steps`` steps of ``lr_fraction / lambda_max``, ``lambda_max`` that of
+    all heads together. With a target of the predictor's architecture (the default),
+    standard RND's error is divided by its constant 2 (Cor. 5.4), so that both estimate
+    ``S_T[K](x, x)`` (notebook 02), with ``heads`` degrees of freedom. A
+    ``target_spec`` of its own gives g that architecture (Prop. 5.3's general case):
+    the estimate is then ``E[eps^2] = S_T[K_u + K_g](x, x)`` itself (``S_T[K_g]`` if
+    ``centred``), constant 1. A given ``lr`` replaces the step rule (to compare several
+    numbers of heads at one step size). ``ridge`` adds the pull towards the predictor's
+    initialisation; ``optimizer`` trains by minibatch SGD or Adam instead (``lr`` is
+    then their initial step, and the closed form is the converged one, which needs
+    ``ridge > 0``). ``record``: indices of test inputs whose errors are kept after
+    every step (``path``; Prop. 5.5).
 
     Raises:
         ValueError: if a given ``lr`` is at or past the stability limit ``2 / lambda_max``
@@ -627,37 +676,45 @@ def rnd_variance(
     x_train, x_test = jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)
     init_fn, apply_fn, kernel_fn = models.network(spec.replace(heads=heads))
     predictors = init_params(init_fn, seed, seeds, x_train.shape[1])
-    targets = init_params(init_fn, seed + 1, seeds, x_train.shape[1])
+    target_net = models.network((target_spec or spec).replace(heads=heads))
+    targets = init_params(target_net[0], seed + 1, seeds, x_train.shape[1])
     reference_steps = _reference_steps(optimizer, steps, ridge)
     lr = _members_step(
         apply_fn, predictors, x_train, lr, ridge, lr_fraction, check=optimizer.name != "adam"
     )
-    analytic, op = _analytic_variance(kernel_fn, dataset, lr, reference_steps, ridge)
+    if target_spec is None:
+        analytic, op = _analytic_variance(kernel_fn, dataset, lr, reference_steps, ridge)
+        constant = 1.0 if centred else 2.0
+    else:
+        kernels = [target_net[2]] + ([] if centred else [kernel_fn])
+        analytic, op = _analytic_variance(kernel_fn, dataset, lr, reference_steps, ridge, kernels)
+        constant = 1.0
     x_both = jnp.concatenate([x_train, x_test])
-    u_train, u_both = (apply_members(apply_fn, targets, x) for x in (x_train, x_both))
+    g_train, g_both = (apply_members(target_net[1], targets, x) for x in (x_train, x_both))
     lr, steps, ridge = _check_schedule(lr, steps, ridge, optimizer, len(x_train))
-    eps_both = np.asarray(
-        _rnd_errors(
-            apply_fn,
-            predictors,
-            x_train,
-            x_both,
-            u_train,
-            u_both,
-            lr,
-            ridge,
-            steps,
-            centred,
-            optimizer,
-        )
+    n_train = len(x_train)
+    kept = None if record is None else n_train + validate.indices("record", record, len(x_test))
+    out = _rnd_errors(
+        apply_fn,
+        predictors,
+        x_train,
+        x_both,
+        g_train,
+        g_both,
+        lr,
+        ridge,
+        steps,
+        centred,
+        optimizer,
+        kept,
     )
-    h_both = np.asarray(u_both)
+    eps_both, path = (out, None) if record is None else (out[0], np.asarray(out[1]))
+    eps_both = np.asarray(eps_both)
+    h_both = np.asarray(g_both)
     if not centred:
         h_both = h_both - np.asarray(apply_members(apply_fn, predictors, x_both))
-    n_train = len(x_train)
     eps, h_train, h_test = eps_both[:, n_train:], h_both[:, :n_train], h_both[:, n_train:]
     eps_lemma = h_test - op @ h_train
-    constant = 1.0 if centred else 2.0
     return VarianceEstimate(
         analytic,
         np.mean(eps**2, axis=-1) / constant,
@@ -666,6 +723,7 @@ def rnd_variance(
         lr,
         _residual_left(eps_both[:, :n_train], h_train),
         np.sqrt(_residual_left(eps - eps_lemma, eps_lemma)),
+        path,
     )
 
 
@@ -678,7 +736,9 @@ class ErrorDraws(NamedTuple):
     (noisy) NTK-GP posterior covariance. ``lr`` and ``steps``: the schedule used.
     ``residual`` (seeds,): the fraction of the squared training residual left,
     ``||u(X) - g_T(X)||^2 / ||u(X) - g_0(X)||^2`` (heads pooled). ``draw_gap`` (seeds,):
-    ``||trained - lemma|| / ||lemma||`` over heads and test inputs.
+    ``||trained - lemma|| / ||lemma||`` over heads and test inputs. ``path`` (seeds,
+    steps + 1, n_record, heads): the errors at the recorded test inputs after 0, 1, ...,
+    ``steps`` steps, if asked for.
     """
 
     trained: np.ndarray
@@ -688,6 +748,7 @@ class ErrorDraws(NamedTuple):
     steps: int
     residual: np.ndarray
     draw_gap: np.ndarray
+    path: np.ndarray | None = None
 
 
 def bayesian_rnd_errors(
@@ -702,11 +763,14 @@ def bayesian_rnd_errors(
     noise: float = 0.0,
     lr: float | None = None,
     optimizer: Optimizer = GD,
+    target: str = "he",
+    record: list[int] | None = None,
 ) -> ErrorDraws:
     """Train ``seeds`` Bayesian RNDs with ``heads`` heads; return their errors (notebook 03).
 
-    Each predictor ``g`` (architecture ``spec`` with ``heads`` outputs) gets the target
-    ``u = g(.; theta_0) + J_0 psi`` with ``psi ~ N(0, I)`` drawn once, plus
+    Each predictor ``u`` (architecture ``spec`` with ``heads`` outputs) gets a target
+    from :func:`bayesian_rnd_target` (``target``: ``"he"``, ``u(.; theta_0) + J_0 psi``,
+    or the paper's ``"paper"``, ``J_0 psi*``) with ``psi ~ N(0, I)`` drawn once, plus
     ``sqrt(noise) * zeta`` at the training inputs, and is trained on it for ``steps``
     steps with the pull ``noise/2 ||theta - theta_0||^2``; the step is
     ``lr_fraction / (lambda_max + noise)``, ``lambda_max`` that of all heads together.
@@ -715,9 +779,11 @@ def bayesian_rnd_errors(
     ``e^-5``; it needs ``noise > 0``). A given ``lr`` replaces the rule; ``optimizer``
     trains by Nesterov momentum, minibatch SGD or Adam instead (``lr`` is then their
     initial step, and the closed form is the converged posterior, which needs
-    ``noise > 0``; SGD and Adam need a given number of ``steps``).
+    ``noise > 0``; SGD and Adam need a given number of ``steps``). ``record``: indices
+    of test inputs whose errors are kept after every step (``path``; Prop. 5.5).
     """
     validate.finite("noise", noise, at_least=0.0)
+    validate.choice("target", target, BAYESIAN_TARGETS)
     if steps is None and noise == 0.0:
         raise ValueError("steps=None (to convergence) needs noise > 0: Theta_XX is ill-conditioned")
     x_train, x_test = jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)
@@ -739,25 +805,27 @@ def bayesian_rnd_errors(
     n_train = len(x_train)
     x_both = jnp.concatenate([x_train, x_test])
     keys = jax.random.split(jax.random.PRNGKey(seed + 1), seeds)
-    u_both = _bayesian_rnd_targets(apply_fn, predictors, keys, x_both)
-    u_both = u_both.at[:, :n_train].add(noise_train)  # the noise is part of the targets at X
+    g_both = _bayesian_rnd_targets(apply_fn, predictors, keys, x_both, target)
+    g_both = g_both.at[:, :n_train].add(noise_train)  # the noise is part of the targets at X
     lr, steps, noise = _check_schedule(lr, steps, noise, optimizer, n_train)
-    eps = np.asarray(
-        _rnd_errors(
-            apply_fn,
-            predictors,
-            x_train,
-            x_both,
-            u_both[:, :n_train],
-            u_both,
-            lr,
-            noise,
-            steps,
-            False,
-            optimizer,
-        )
+    kept = None if record is None else n_train + validate.indices("record", record, len(x_test))
+    out = _rnd_errors(
+        apply_fn,
+        predictors,
+        x_train,
+        x_both,
+        g_both[:, :n_train],
+        g_both,
+        lr,
+        noise,
+        steps,
+        False,
+        optimizer,
+        kept,
     )
-    h = np.asarray(u_both) - np.asarray(apply_members(apply_fn, predictors, x_both))
+    eps, path = (out, None) if record is None else (out[0], np.asarray(out[1]))
+    eps = np.asarray(eps)
+    h = np.asarray(g_both) - np.asarray(apply_members(apply_fn, predictors, x_both))
     h_train = h[:, :n_train]
     eps_lemma = h[:, n_train:] - op @ h_train
     return ErrorDraws(
@@ -768,4 +836,5 @@ def bayesian_rnd_errors(
         steps,
         _residual_left(eps[:, :n_train], h_train),
         np.sqrt(_residual_left(eps[:, n_train:] - eps_lemma, eps_lemma)),
+        path,
     )

@@ -57,6 +57,14 @@ def positive_ints(name: str, values: object, *, minimum: int = 1) -> list[int]:
     ]
 
 
+def indices(name: str, values: object, size: int) -> np.ndarray:
+    """Distinct integer indices into ``size`` items, as an array, else raise ValueError."""
+    found = positive_ints(name, list(np.asarray(values).tolist()), minimum=0)
+    if max(found) >= size or len(set(found)) != len(found):
+        raise ValueError(f"{name} must hold distinct indices below {size}, got {found}")
+    return np.asarray(found)
+
+
 def finite(
     name: str,
     value: object,

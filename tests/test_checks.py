@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from rndlib import checks
 
@@ -138,3 +139,62 @@ def test_leading_scale_false_alarm_rate_is_at_most_its_level():
         for r in range(60)
     ]
     assert np.mean(rejected) <= level + 3 * np.sqrt(level * (1 - level) / 60)
+
+
+def _estimates(cov: np.ndarray, networks: int, dof: int, seed: int) -> np.ndarray:
+    """(networks, n): each network's mean of dof squared exact draws."""
+    draws = np.random.default_rng(seed).multivariate_normal(
+        np.zeros(len(cov)), cov, (networks, dof)
+    )
+    return np.mean(draws**2, axis=1)
+
+
+def test_ks_distances_match_scipy():
+    rng = np.random.default_rng(0)
+    a, b = rng.chisquare(4, 50), rng.chisquare(4, 70) * 1.2
+    assert checks._ks_chi2(a, 4) == pytest.approx(scipy.stats.kstest(a, "chi2", (4,)).statistic)
+    assert checks._ks_two_sample(a, b) == pytest.approx(scipy.stats.ks_2samp(a, b).statistic)
+
+
+def test_chi2_law_check_holds_its_level_and_rejects_the_unhalved_error():
+    cov, level = _cov(), 0.1
+    rejected = []
+    for r in range(40):
+        est, other = _estimates(cov, 8, 4, r), _estimates(cov, 8, 4, 100 + r)
+        rejected.append(
+            not checks.chi2_law_check(est, cov, 4, other=other, level=level, repeats=200).passed
+        )
+    assert np.mean(rejected) <= level + 3 * np.sqrt(level * (1 - level) / 40)
+    est, other = _estimates(cov, 8, 4, 1), _estimates(cov, 8, 4, 2)
+    check = checks.chi2_law_check(est, cov, 4, other=other, level=0.01)
+    assert check.passed and set(check.tests) == {"ks_chi2", "ks_two_sample"}
+    doubled = checks.chi2_law_check(2 * est, cov, 4, other=other, level=0.01)
+    assert doubled.tests["ks_chi2"].pvalue < 1e-3 and doubled.tests["ks_two_sample"].pvalue < 1e-2
+    # a law with the right mean and the wrong shape: one chi^2(1) draw per "network", 4 apart
+    lumped = _estimates(cov, 32, 1, 3).reshape(8, 4, -1).mean(axis=1)
+    assert checks.chi2_law_check(lumped, cov, 4, level=0.01).passed
+    wrong_dof = checks.chi2_law_check(_estimates(cov, 8, 1, 4), cov, 4, level=0.01)
+    assert not wrong_dof.passed
+    with pytest.raises(ValueError, match="estimates"):
+        checks.chi2_law_check(est[:, :3], cov, 4, level=0.01)
+
+
+def test_head_independence_check_holds_its_level_and_sees_shared_components():
+    cov, level = _cov(8), 0.1
+    root = np.linalg.cholesky(cov)
+    rng = np.random.default_rng(0)
+
+    def heads(shared: float) -> np.ndarray:  # (networks, n, heads), heads correlated `shared`
+        z = rng.standard_normal((8, 8, 4))
+        common = rng.standard_normal((8, 8, 1))
+        mixed = np.sqrt(1 - shared) * z + np.sqrt(shared) * common
+        return np.einsum("nm,smk->snk", root, mixed)
+
+    rejected = [
+        not checks.head_independence_check(heads(0.0), cov, level=level, repeats=300).passed
+        for _ in range(40)
+    ]
+    assert np.mean(rejected) <= level + 3 * np.sqrt(level * (1 - level) / 40)
+    assert not checks.head_independence_check(heads(0.5), cov, level=0.01).passed
+    with pytest.raises(ValueError, match="errors"):
+        checks.head_independence_check(heads(0.0)[..., :1], cov, level=0.01)

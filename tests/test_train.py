@@ -129,6 +129,73 @@ def test_bayesian_target_has_the_empirical_ntk_as_covariance(toy):
     assert np.mean(metrics.covariance_zscores(residual, theta) ** 2) > 1.3
 
 
+def test_paper_target_has_the_ntk_without_the_readout_as_covariance(toy):
+    """Prop. 5.7: J_0 psi* (readout of psi zeroed) has covariance Theta_0 minus the readout's
+    part, which is the network's own NNGP kernel given its hidden layer."""
+    spec = models.ArchSpec(depth=1, width=512)
+    init_fn, apply_fn, _ = models.network(spec)
+    _, params = init_fn(jax.random.PRNGKey(1), (-1, 1))
+    x = toy.x_test[::20]
+    draws = 4000
+    targets = jax.vmap(
+        lambda s: train.bayesian_rnd_target(
+            apply_fn, params, train.tangent_draw(params, s), x, kind="paper"
+        )
+    )(jnp.arange(draws))
+    targets = np.asarray(targets)[:, :, 0]
+    theta0 = np.asarray(nt.empirical_ntk_fn(apply_fn)(x, None, params))
+    below_readout = theta0 - np.asarray(models.empirical_nngp(spec, params, x, x))
+    z = metrics.covariance_zscores(targets, below_readout)
+    assert np.abs(z).max() < 5.0
+    assert 0.7 < np.mean(z**2) < 1.3
+    # The decoy, He et al.'s covariance Theta_0 (the readout's part included), fails.
+    assert np.mean(metrics.covariance_zscores(targets, theta0) ** 2) > 1.3
+    with pytest.raises(ValueError, match="kind"):
+        train.bayesian_rnd_target(apply_fn, params, params, x, kind="full")
+
+
+def test_recorded_error_paths_start_at_h_and_end_at_the_errors(toy):
+    spec = models.ArchSpec(depth=1, width=64)
+    common = {"seeds": 2, "steps": 7, "lr_fraction": 1.0, "seed": 0, "record": [5, 0]}
+    rnd = train.rnd_variance(spec, toy, heads=3, **common)
+    start = train.rnd_variance(spec, toy, heads=3, **(common | {"steps": 0}))
+    assert rnd.path.shape == (2, 8, 2, 3)
+    np.testing.assert_allclose(rnd.path[:, 0], start.path[:, 0], rtol=1e-12)
+    # the end of the path is the trained error: its mean square over heads, halved
+    end = np.mean(rnd.path[:, -1] ** 2, axis=-1) / 2
+    np.testing.assert_allclose(end, rnd.trained[:, [5, 0]], rtol=1e-10)
+    bayes = train.bayesian_rnd_errors(spec, toy, heads=3, target="paper", **common)
+    np.testing.assert_allclose(bayes.path[:, -1], bayes.trained[:, :, [5, 0]].transpose(0, 2, 1))
+    assert train.rnd_variance(spec, toy, heads=3, **(common | {"record": None})).path is None
+    with pytest.raises(ValueError, match="record"):
+        train.rnd_variance(spec, toy, heads=3, **(common | {"record": [len(toy.x_test)]}))
+    with pytest.raises(ValueError, match="target"):
+        train.bayesian_rnd_errors(spec, toy, heads=3, target="full", **common)
+
+
+def test_a_target_of_its_own_architecture_adds_its_kernel(toy):
+    """Prop. 5.3: E[eps^2] = S_T[K_u + K_g]; a target spec equal to the predictor's gives 2x."""
+    spec = models.ArchSpec(depth=1, width=128)
+    common = {"heads": 2, "seeds": 2, "steps": 5, "lr_fraction": 1.0, "seed": 0}
+    same = train.rnd_variance(spec, toy, **common)
+    explicit = train.rnd_variance(spec, toy, target_spec=spec, **common)
+    np.testing.assert_allclose(explicit.trained, 2 * same.trained, rtol=1e-12)
+    np.testing.assert_allclose(explicit.analytic, 2 * same.analytic, rtol=1e-12)
+    other = spec.replace(depth=2, activation="erf")
+    mixed = train.rnd_variance(spec, toy, target_spec=other, **common)
+    nngp = [
+        theory.kernel_blocks(models.network(s)[2], toy.x_train, toy.x_test, "nngp")
+        for s in (spec, other)
+    ]
+    ntk = theory.kernel_blocks(models.network(spec)[2], toy.x_train, toy.x_test, "ntk")
+    op = theory.training_operator(ntk, lr=mixed.lr, steps=5).matrix
+    np.testing.assert_allclose(
+        mixed.analytic, np.diag(theory.sandwich(nngp[0] + nngp[1], op)), rtol=1e-12
+    )
+    centred = train.rnd_variance(spec, toy, target_spec=other, centred=True, **common)
+    np.testing.assert_allclose(centred.analytic, np.diag(theory.sandwich(nngp[1], op)), rtol=1e-12)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [

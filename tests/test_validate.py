@@ -127,3 +127,10 @@ def test_traced_arrays_are_checked_for_their_shape_only():
     assert jax.jit(f)(np.ones((3, 1))) == 3.0
     with pytest.raises(ValueError, match=r"x must have shape \(n, 1\), got \(3,\)"):
         jax.jit(f)(np.ones(3))
+
+
+def test_indices_are_distinct_and_in_range():
+    assert validate.indices("record", [3, 0], 4).tolist() == [3, 0]
+    for bad in ([4], [1, 1], [-1], [0.5]):
+        with pytest.raises(ValueError, match="record"):
+            validate.indices("record", bad, 4)
