@@ -438,3 +438,21 @@ def head_independence_check(
         "mean_head_corr2": (np.mean(found**2), np.mean(null_corr**2, axis=-1)),
     }
     return Check({k: _null_test(v, n, two_sided=False) for k, (v, n) in tests.items()}, level)
+
+
+def head_independence_over_time(
+    paths: np.ndarray, covariances: dict[int, np.ndarray], *, level: float, seed: int = 0
+) -> Check:
+    """Prop. 5.5 at every recorded step: :func:`head_independence_check` at each ``t``.
+
+    ``paths`` (networks, steps + 1, n, heads): errors after 0, 1, ... steps (``path`` of
+    :func:`rndlib.train.rnd_variance` or :func:`rndlib.train.bayesian_rnd_errors`);
+    ``covariances``: step ``t`` -> the claimed covariance (n, n) of each head's errors
+    then. One check, Bonferroni-corrected over both statistics at every step; its tests
+    are named ``"t=<t> <statistic>"``.
+    """
+    tests = {}
+    for t, cov in covariances.items():
+        found = head_independence_check(paths[:, t], cov, level=level, seed=seed)
+        tests |= {f"t={t} {name}": test for name, test in found.tests.items()}
+    return Check(tests, _check_level(level))

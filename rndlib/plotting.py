@@ -99,3 +99,22 @@ def plot_pvalues(ax: plt.Axes, pvalues: dict[str, float], threshold: float, *, t
     ax.invert_yaxis()
     ax.set(xscale="symlog", xlabel=r"$-\log_{10}$ p-value (Bonferroni over the statistics)")
     ax.legend(loc="lower right", fontsize=8)
+
+
+def plot_head_correlation(ax: plt.Axes, by_width: dict, times: list[int], title: str) -> None:
+    """Prop. 5.5 against width: heads' mean squared correlation over its null mean, per step.
+
+    ``by_width``: width -> the :func:`rndlib.checks.head_independence_over_time` check
+    there. One line per recorded step ``t``; dotted, in the same colour, the null's 99%
+    quantile on the same scale (1 is the null's mean: independent heads).
+    """
+    widths = sorted(by_width)
+    for j, t in enumerate(times):
+        tests = [by_width[w].tests[f"t={t} mean_head_corr2"] for w in widths]
+        ratio = [v.statistic / v.null_mean for v in tests]
+        ax.semilogx(widths, ratio, "o-", color=f"C{j}", label=f"t = {t}")
+        ax.axhline(tests[0].q99 / tests[0].null_mean, color=f"C{j}", ls=":", lw=1)
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set(xlabel="width $n$", title=title)
+    ax.set_xticks(widths, [str(w) for w in widths])
+    ax.minorticks_off()

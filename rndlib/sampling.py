@@ -66,14 +66,16 @@ def posterior_samples(
     seed: int,
     steps: int | None = None,
     optimizer: train.Optimizer = train.GD,
+    target: str = "he",
 ) -> PosteriorSamples:
-    """``heads * seeds`` posterior samples: one mean network plus Bayesian-RND errors.
+    """``heads * seeds`` posterior samples: one mean network plus Bayesian-RND errors (Cor. 5.9).
 
     Both networks have the architecture ``spec``, the observation noise ``noise`` and
     the pull towards their initialisation; ``steps=None`` trains to convergence, by
     ``optimizer``: gradient descent (``5 (lambda_max + noise) / noise`` steps) or
     Nesterov momentum (``10 sqrt((lambda_max + noise) / noise)`` steps), which reach
-    the same minimiser.
+    the same minimiser. ``target``: the Bayesian-RND target, He et al.'s (``"he"``) or
+    the paper's Prop. 5.7 (``"paper"``; see :func:`rndlib.train.bayesian_rnd_target`).
     """
     errors = train.bayesian_rnd_errors(
         spec,
@@ -85,6 +87,7 @@ def posterior_samples(
         seed=seed,
         noise=noise,
         optimizer=optimizer,
+        target=target,
     )
     mean = centred_network_mean(
         spec,

@@ -8,7 +8,10 @@ ensemble members. The default is the theory's full-batch gradient descent; an
 Multi-headed networks are one network with ``heads`` outputs: their losses add up.
 :func:`ensemble_variance` and :func:`rnd_variance` run Claim 1's experiment on a
 data set: trained estimates, the same draws pushed through the lemma, and the
-analytic variance.
+analytic variance; :func:`bayesian_rnd_errors` runs Claim 2's. RND is written in the
+paper's notation (Zanger et al. 2026, ch. 5 of Zanger's dissertation): the predictor
+``u(x; theta)`` is trained to match the fixed target ``g(x; psi)``, and its error is
+``eps = g - u``.
 """
 
 from dataclasses import dataclass
@@ -426,12 +429,13 @@ def rnd_error(
     ridge: float = 0.0,
     optimizer: Optimizer = GD,
 ) -> jax.Array:
-    """RND error ``u(x) - g_T(x)`` at ``x_test`` after distilling ``u`` into ``g`` on ``x_train``.
+    """RND error ``g(x) - u_T(x)`` at ``x_test`` after distilling the target ``g`` into ``u``.
 
-    The predictor ``g`` (all heads at once) is trained by gradient descent to match
-    the fixed target values ``target_train = u(X)``. With ``centred=True`` the
-    predictor is ``g(.; theta) - g(.; theta_0)``, which starts at zero: its error
-    covariance is ``S_T[K_u]`` instead of ``S_T[K_u + K_g]`` (notebook 02).
+    In the paper's notation: the predictor ``u`` (all heads at once, parameters
+    ``predictor``) is trained by gradient descent on ``x_train`` to match the fixed
+    target values ``target_train = g(X)``. With ``centred=True`` the predictor is
+    ``u(.; theta) - u(.; theta_0)``, which starts at zero: its error covariance is
+    ``S_T[K_g]`` instead of ``S_T[K_u + K_g]`` (notebook 02).
     Returns the errors, shape (n_test, heads).
     """
     validate.array("target_train", target_train, (len(x_train), "k"))
@@ -730,12 +734,12 @@ def rnd_variance(
 class ErrorDraws(NamedTuple):
     """Bayesian-RND errors on the test inputs, beside the covariance they should have (Claim 2).
 
-    ``trained`` (seeds, heads, n_test): the errors ``u(x) - g_T(x)``. ``lemma``: the same
+    ``trained`` (seeds, heads, n_test): the errors ``g(x) - u_T(x)``. ``lemma``: the same
     draws of ``h = J_0 psi`` (plus noise) pushed through the lemma instead of trained.
     ``analytic`` (n_test, n_test): ``S_T[Theta + noise at X]``, which at convergence is the
     (noisy) NTK-GP posterior covariance. ``lr`` and ``steps``: the schedule used.
     ``residual`` (seeds,): the fraction of the squared training residual left,
-    ``||u(X) - g_T(X)||^2 / ||u(X) - g_0(X)||^2`` (heads pooled). ``draw_gap`` (seeds,):
+    ``||g(X) - u_T(X)||^2 / ||g(X) - u_0(X)||^2`` (heads pooled). ``draw_gap`` (seeds,):
     ``||trained - lemma|| / ||lemma||`` over heads and test inputs. ``path`` (seeds,
     steps + 1, n_record, heads): the errors at the recorded test inputs after 0, 1, ...,
     ``steps`` steps, if asked for.

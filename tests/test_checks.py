@@ -198,3 +198,16 @@ def test_head_independence_check_holds_its_level_and_sees_shared_components():
     assert not checks.head_independence_check(heads(0.5), cov, level=0.01).passed
     with pytest.raises(ValueError, match="errors"):
         checks.head_independence_check(heads(0.0)[..., :1], cov, level=0.01)
+
+
+def test_head_independence_over_time_names_each_step_and_corrects_for_all():
+    cov = _cov(8)
+    rng = np.random.default_rng(1)
+    paths = np.einsum("nm,sjmk->sjnk", np.linalg.cholesky(cov), rng.standard_normal((8, 3, 8, 4)))
+    check = checks.head_independence_over_time(paths, {0: cov, 2: cov}, level=0.01)
+    assert set(check.tests) == {
+        f"t={t} {s}" for t in (0, 2) for s in ("max_head_corr", "mean_head_corr2")
+    }
+    single = checks.head_independence_check(paths[:, 2], cov, level=0.01)
+    assert check.tests["t=2 mean_head_corr2"] == single.tests["mean_head_corr2"]
+    assert check.pvalue == min(1.0, 4 * min(t.pvalue for t in check.tests.values()))

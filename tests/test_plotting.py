@@ -1,6 +1,7 @@
 """savefig: PNG and PDF, byte-identical for the same figure."""
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 from rndlib import paths, plotting
 
@@ -25,4 +26,24 @@ def test_savefig_writes_both_formats_deterministically(tmp_path, monkeypatch):
     assert sorted(first) == ["example.pdf", "example.png"]
     assert first == second  # no temporary files left, no timestamps inside
     assert b"CreationDate" not in first["example.pdf"]
+    plt.close("all")
+
+
+def test_head_correlation_plots_each_step_as_a_ratio_to_its_null():
+    from rndlib import checks
+
+    rng = np.random.default_rng(0)
+    cov = np.eye(6)
+    by_width = {
+        w: checks.head_independence_over_time(
+            rng.standard_normal((4, 3, 6, 3)), {0: cov, 2: cov}, level=0.01
+        )
+        for w in (64, 256)
+    }
+    _, ax = plt.subplots()
+    plotting.plot_head_correlation(ax, by_width, [0, 2], "title")
+    solid = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
+    assert [line.get_label() for line in solid[:2]] == ["t = 0", "t = 2"]
+    test = by_width[256].tests["t=2 mean_head_corr2"]
+    assert solid[1].get_ydata()[1] == test.statistic / test.null_mean
     plt.close("all")

@@ -57,3 +57,14 @@ def test_energy_distance_separates_distributions():
     shifted = b + 0.5
     assert metrics.energy_distance(a, b) < metrics.energy_distance(a, shifted)
     assert metrics.energy_distance(a, a) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_posterior_samples_take_either_bayesian_rnd_target(toy):
+    common = {"heads": 2, "seeds": 2, "noise": 0.5, "lr_fraction": 1.0, "seed": 0, "steps": 3}
+    spec = models.ArchSpec(depth=1, width=32)
+    he, paper = (sampling.posterior_samples(spec, toy, target=k, **common) for k in ("he", "paper"))
+    np.testing.assert_array_equal(he.mean, paper.mean)  # the same mean network
+    assert he.samples.shape == paper.samples.shape == (4, len(toy.x_test))
+    assert not np.allclose(he.samples, paper.samples)
+    with pytest.raises(ValueError, match="target"):
+        sampling.posterior_samples(spec, toy, target="full", **common)
