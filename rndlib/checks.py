@@ -33,6 +33,7 @@ number of statistics, is above its ``level``; its false-alarm rate is then at mo
 the same level; each check's ``report()`` records the verdict.
 """
 
+import hashlib
 from typing import NamedTuple
 
 import numpy as np
@@ -143,8 +144,23 @@ def _check_level(level: float) -> float:
     return validate.finite("level", level, above=0.0, below=1.0)
 
 
+#: Simulated profile nulls, by covariance (its square root's bytes), dof, repeats and seed:
+#: a notebook checks several estimates and decoys against one covariance, and the null,
+#: the costly part, is the same draws each time.
+_PROFILE_NULLS: dict[tuple, np.ndarray] = {}
+
+
 def _profile_null(root: np.ndarray, dof: int, repeats: int, seed: int) -> np.ndarray:
-    """(repeats, 2) profile statistics of exact draws, in batches to bound memory."""
+    """(repeats, 2) profile statistics of exact draws, in batches to bound memory (cached)."""
+    key = (hashlib.sha256(root.tobytes()).hexdigest(), root.shape, dof, repeats, seed)
+    if key not in _PROFILE_NULLS:
+        null = _simulate_profile_null(root, dof, repeats, seed)
+        null.setflags(write=False)
+        _PROFILE_NULLS[key] = null
+    return _PROFILE_NULLS[key]
+
+
+def _simulate_profile_null(root: np.ndarray, dof: int, repeats: int, seed: int) -> np.ndarray:
     var = np.sum(root**2, axis=1)
     rng = np.random.default_rng(seed)
     out, batch = [], max(1, 2_000_000 // (dof * root.shape[1]))

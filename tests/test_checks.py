@@ -211,3 +211,18 @@ def test_head_independence_over_time_names_each_step_and_corrects_for_all():
     single = checks.head_independence_check(paths[:, 2], cov, level=0.01)
     assert check.tests["t=2 mean_head_corr2"] == single.tests["mean_head_corr2"]
     assert check.pvalue == min(1.0, 4 * min(t.pvalue for t in check.tests.values()))
+
+
+def test_profile_nulls_are_simulated_once_per_covariance_and_reused_unchanged():
+    cov = _cov()
+    estimate = np.mean(_draws(cov, 32, 5) ** 2, axis=0)
+    checks._PROFILE_NULLS.clear()
+    first = checks.variance_check(estimate, cov, 32, level=0.01, repeats=100)
+    assert len(checks._PROFILE_NULLS) == 1
+    again = checks.variance_check(1.5 * estimate, cov, 32, level=0.01, repeats=100)
+    assert len(checks._PROFILE_NULLS) == 1
+    fresh = checks._simulate_profile_null(checks._root(cov), 32, 100, 0)
+    np.testing.assert_array_equal(next(iter(checks._PROFILE_NULLS.values())), fresh)
+    assert first.tests["mean_z"].null_mean == again.tests["mean_z"].null_mean
+    checks.variance_check(estimate, 2 * cov, 32, level=0.01, repeats=100)
+    assert len(checks._PROFILE_NULLS) == 2
