@@ -545,6 +545,8 @@ class VarianceEstimate(NamedTuple):
     over members or heads and test inputs, ``e`` the networks' outputs (RND: errors).
     ``path`` (seeds, steps + 1, n_record, heads): RND's errors (not divided by the
     constant) at the recorded test inputs after 0, 1, ..., ``steps`` steps, if asked for.
+    ``errors`` (seeds, n_test, heads): RND's errors themselves after training (None for
+    ensembles).
     """
 
     analytic: np.ndarray
@@ -555,6 +557,7 @@ class VarianceEstimate(NamedTuple):
     residual: np.ndarray
     draw_gap: np.ndarray
     path: np.ndarray | None = None
+    errors: np.ndarray | None = None
 
 
 def _residual_left(end: np.ndarray, start: np.ndarray) -> np.ndarray:
@@ -728,6 +731,7 @@ def rnd_variance(
         _residual_left(eps_both[:, :n_train], h_train),
         np.sqrt(_residual_left(eps - eps_lemma, eps_lemma)),
         path,
+        eps,
     )
 
 
@@ -753,6 +757,7 @@ class ErrorDraws(NamedTuple):
     residual: np.ndarray
     draw_gap: np.ndarray
     path: np.ndarray | None = None
+    errors: np.ndarray | None = None
 
 
 def bayesian_rnd_errors(

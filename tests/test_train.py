@@ -164,6 +164,7 @@ def test_recorded_error_paths_start_at_h_and_end_at_the_errors(toy):
     # the end of the path is the trained error: its mean square over heads, halved
     end = np.mean(rnd.path[:, -1] ** 2, axis=-1) / 2
     np.testing.assert_allclose(end, rnd.trained[:, [5, 0]], rtol=1e-10)
+    np.testing.assert_allclose(rnd.path[:, -1], rnd.errors[:, [5, 0]], rtol=1e-12)
     bayes = train.bayesian_rnd_errors(spec, toy, heads=3, target="paper", **common)
     np.testing.assert_allclose(bayes.path[:, -1], bayes.trained[:, :, [5, 0]].transpose(0, 2, 1))
     assert train.rnd_variance(spec, toy, heads=3, **(common | {"record": None})).path is None
