@@ -521,6 +521,36 @@ def _rnd_errors(
     return jax.lax.map(one, (predictors, targets_train, targets_test))
 
 
+def _errors_and_path(
+    apply_fn, predictors, x_train, x_both, g_train, g_both, schedule, centred, optimizer, record
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`_rnd_errors` at every input of ``x_both`` (training inputs first), and with
+    ``record`` (indices of the inputs after the training ones) the errors there after
+    every step; ``schedule`` is ``(lr, ridge, steps)``."""
+    lr, ridge, steps = schedule
+    n_train = len(x_train)
+    kept = None
+    if record is not None:
+        kept = n_train + validate.indices("record", record, len(x_both) - n_train)
+    out = _rnd_errors(
+        apply_fn,
+        predictors,
+        x_train,
+        x_both,
+        g_train,
+        g_both,
+        lr,
+        ridge,
+        steps,
+        centred,
+        optimizer,
+        kept,
+    )
+    if record is None:
+        return np.asarray(out), None
+    return np.asarray(out[0]), np.asarray(out[1])
+
+
 @partial(jax.jit, static_argnames=("apply_fn", "kind"))
 def _bayesian_rnd_targets(apply_fn, predictors, keys, x, kind: str) -> jax.Array:
     # bayesian_rnd_target of stacked predictors at x, psi drawn from one key each.
@@ -700,23 +730,18 @@ def rnd_variance(
     g_train, g_both = (apply_members(target_net[1], targets, x) for x in (x_train, x_both))
     lr, steps, ridge = _check_schedule(lr, steps, ridge, optimizer, len(x_train))
     n_train = len(x_train)
-    kept = None if record is None else n_train + validate.indices("record", record, len(x_test))
-    out = _rnd_errors(
+    eps_both, path = _errors_and_path(
         apply_fn,
         predictors,
         x_train,
         x_both,
         g_train,
         g_both,
-        lr,
-        ridge,
-        steps,
+        (lr, ridge, steps),
         centred,
         optimizer,
-        kept,
+        record,
     )
-    eps_both, path = (out, None) if record is None else (out[0], np.asarray(out[1]))
-    eps_both = np.asarray(eps_both)
     h_both = np.asarray(g_both)
     if not centred:
         h_both = h_both - np.asarray(apply_members(apply_fn, predictors, x_both))
@@ -817,23 +842,18 @@ def bayesian_rnd_errors(
     g_both = _bayesian_rnd_targets(apply_fn, predictors, keys, x_both, target)
     g_both = g_both.at[:, :n_train].add(noise_train)  # the noise is part of the targets at X
     lr, steps, noise = _check_schedule(lr, steps, noise, optimizer, n_train)
-    kept = None if record is None else n_train + validate.indices("record", record, len(x_test))
-    out = _rnd_errors(
+    eps, path = _errors_and_path(
         apply_fn,
         predictors,
         x_train,
         x_both,
         g_both[:, :n_train],
         g_both,
-        lr,
-        noise,
-        steps,
+        (lr, noise, steps),
         False,
         optimizer,
-        kept,
+        record,
     )
-    eps, path = (out, None) if record is None else (out[0], np.asarray(out[1]))
-    eps = np.asarray(eps)
     h = np.asarray(g_both) - np.asarray(apply_members(apply_fn, predictors, x_both))
     h_train = h[:, :n_train]
     eps_lemma = h[:, n_train:] - op @ h_train
