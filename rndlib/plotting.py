@@ -1,6 +1,9 @@
 """One figure style for the suite, and a staged, deterministic ``savefig``."""
 
+import IPython.display
+import matplotlib
 import matplotlib.pyplot as plt
+import PIL.Image
 import numpy as np
 import seaborn as sns
 
@@ -32,10 +35,18 @@ def savefig(fig: plt.Figure, name: str) -> None:
     The files are written to the staging folder (:func:`rndlib.paths.staged`) and
     reach ``figures/`` only when the notebook publishes its outputs after its checks
     passed (:func:`rndlib.data.write_results`). They carry no timestamps: the same
-    figure gives the same bytes.
+    figure gives the same bytes. In a notebook (matplotlib's inline backend) the
+    staged PNG is shown as the cell's figure and the figure is closed, so that it is
+    drawn once for the PNG rather than once more for the notebook.
     """
+    files = {fmt: paths.staged(paths.FIGURES / f"{name}.{fmt}") for fmt in _METADATA}
     for fmt, metadata in _METADATA.items():
-        fig.savefig(paths.staged(paths.FIGURES / f"{name}.{fmt}"), format=fmt, metadata=metadata)
+        fig.savefig(files[fmt], format=fmt, metadata=metadata)
+    if "inline" in matplotlib.get_backend():
+        with PIL.Image.open(files["png"]) as image:  # shown at the figure's own size on screen
+            width = round(image.width * fig.dpi / plt.rcParams["savefig.dpi"])
+        IPython.display.display(IPython.display.Image(filename=files["png"], width=width))
+        plt.close(fig)
 
 
 def plot_band(

@@ -17,6 +17,7 @@ neural-tangents' ``predict`` uses the loss ``1/(2 |Y|) sum ||f(X) - Y||^2``, so 
 ``t`` equals ``lr * time * |Y|`` here (``|Y|`` = number of training targets).
 """
 
+import functools
 import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -82,15 +83,35 @@ class GaussianPrediction(NamedTuple):
 
 
 def kernel_blocks(kernel_fn, x_train: np.ndarray, x_test: np.ndarray, get: str) -> KernelBlocks:
-    """The infinite-width ``get`` kernel ('nngp' or 'ntk') of a stax ``kernel_fn``, as blocks."""
+    """The infinite-width ``get`` kernel ('nngp' or 'ntk') of a stax ``kernel_fn``, as blocks.
+
+    Each block is computed once per kernel function and inputs, then served from a
+    cache, read-only: neural-tangents' analytic kernels re-derive their shapes on
+    every call (about 0.1 s each), and the notebooks ask for the same blocks many times.
+    """
     validate.choice("get", get, ("nngp", "ntk"))
     x_train = validate.array("x_train", x_train, ("N", "d"))
     x_test = validate.array("x_test", x_test, ("n", x_train.shape[1]))
 
     def block(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.asarray(kernel_fn(a, b, get), dtype=np.float64)
+        return _kernel_block(kernel_fn, get, *_key(a), *_key(b))
 
     return KernelBlocks(block(x_train, x_train), block(x_test, x_train), block(x_test, x_test))
+
+
+def _key(x: np.ndarray) -> tuple[bytes, tuple[int, ...]]:
+    x = np.ascontiguousarray(x, np.float64)
+    return x.tobytes(), x.shape
+
+
+@functools.lru_cache(maxsize=128)
+def _kernel_block(kernel_fn, get: str, a: bytes, a_shape, b: bytes, b_shape) -> np.ndarray:
+    inputs = (
+        np.frombuffer(x, np.float64).reshape(shape) for x, shape in ((a, a_shape), (b, b_shape))
+    )
+    block = np.array(kernel_fn(*inputs, get), dtype=np.float64)
+    block.setflags(write=False)
+    return block
 
 
 def _eigh_psd(matrix: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray, float]:

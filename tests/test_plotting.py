@@ -47,3 +47,18 @@ def test_head_correlation_plots_each_step_as_a_ratio_to_its_null():
     test = by_width[256].tests["t=2 mean_head_corr2"]
     assert solid[1].get_ydata()[1] == test.statistic / test.null_mean
     plt.close("all")
+
+
+def test_savefig_in_a_notebook_shows_the_saved_png_and_closes_the_figure(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "FIGURES", tmp_path / "figures")
+    monkeypatch.setattr(paths, "STAGING", tmp_path / "staging")
+    monkeypatch.setattr(plotting.matplotlib, "get_backend", lambda: "inline")
+    shown = []
+    monkeypatch.setattr(plotting.IPython.display, "display", shown.append)
+    fig = draw()
+    plotting.savefig(fig, "example")
+    assert not plt.fignum_exists(fig.number)  # the notebook will not draw it again
+    (image,) = shown
+    staged_png = paths.staged(tmp_path / "figures" / "example.png")
+    assert image.data == staged_png.read_bytes()
+    assert 0 < image.width < fig.get_figwidth() * fig.dpi * 1.1  # the figure's size on screen
