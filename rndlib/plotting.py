@@ -3,8 +3,8 @@
 import IPython.display
 import matplotlib
 import matplotlib.pyplot as plt
-import PIL.Image
 import numpy as np
+import PIL.Image
 import seaborn as sns
 
 from rndlib import paths
