@@ -44,7 +44,8 @@ def savefig(fig: plt.Figure, name: str) -> None:
         fig.savefig(files[fmt], format=fmt, metadata=metadata)
     if "inline" in matplotlib.get_backend():
         with PIL.Image.open(files["png"]) as image:  # shown at the figure's own size on screen
-            width = round(image.width * fig.dpi / plt.rcParams["savefig.dpi"])
+            saved_dpi = plt.rcParams["savefig.dpi"]  # a number, or "figure" for fig.dpi
+            width = round(image.width * fig.dpi / (fig.dpi if saved_dpi == "figure" else saved_dpi))
         IPython.display.display(IPython.display.Image(filename=files["png"], width=width))
         plt.close(fig)
 

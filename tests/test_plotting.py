@@ -2,6 +2,7 @@
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 
 from rndlib import paths, plotting
 
@@ -49,16 +50,21 @@ def test_head_correlation_plots_each_step_as_a_ratio_to_its_null():
     plt.close("all")
 
 
-def test_savefig_in_a_notebook_shows_the_saved_png_and_closes_the_figure(tmp_path, monkeypatch):
+@pytest.mark.parametrize("saved_dpi", [150, "figure"])
+def test_savefig_in_a_notebook_shows_the_saved_png_and_closes_the_figure(
+    tmp_path, monkeypatch, saved_dpi
+):
     monkeypatch.setattr(paths, "FIGURES", tmp_path / "figures")
     monkeypatch.setattr(paths, "STAGING", tmp_path / "staging")
     monkeypatch.setattr(plotting.matplotlib, "get_backend", lambda: "inline")
     shown = []
     monkeypatch.setattr(plotting.IPython.display, "display", shown.append)
     fig = draw()
+    monkeypatch.setitem(plt.rcParams, "savefig.dpi", saved_dpi)  # "figure": matplotlib's default
     plotting.savefig(fig, "example")
     assert not plt.fignum_exists(fig.number)  # the notebook will not draw it again
     (image,) = shown
     staged_png = paths.staged(tmp_path / "figures" / "example.png")
     assert image.data == staged_png.read_bytes()
     assert 0 < image.width < fig.get_figwidth() * fig.dpi * 1.1  # the figure's size on screen
+    paths.publish()  # leaves no staged file behind for other tests
