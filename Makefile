@@ -14,7 +14,7 @@ LAB_STAMP := $(VENV)/.lab-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 QUICK_DIR := build/quick
 
-.PHONY: help env lab figures figures-quick timings bench test unit lint clean lock
+.PHONY: help env lab figures figures-quick timings bench test unit test-jax lint clean lock
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_%./-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -58,6 +58,10 @@ test: $(STAMP) ## unit tests, then the whole quick suite of notebooks
 
 unit: $(STAMP) ## unit tests only (the notebooks are skipped)
 	$(PY) -m pytest -m "not notebooks"
+
+JAX ?= 0.10.2
+test-jax: ## unit tests on another jax, unlocked, in build/: make test-jax [JAX=0.12.0.1 PYTHON=python3.12]
+	$(PYTHON) .ci/try_jax.py $(JAX)
 
 lint: $(STAMP) ## ruff over rndlib, tests and the notebooks
 	$(VENV)/bin/ruff check rndlib tests notebooks .ci

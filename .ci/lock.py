@@ -1,6 +1,7 @@
 """Re-resolve pyproject.toml's dependencies into the pinned lock and environment.yml.
 
-Run by `make lock`. It installs the direct requirements into a throwaway virtual
+Run by `make lock`. It installs the direct requirements, with the versions of
+``[tool.rndlib] lock-at`` in place of their ranges, into a throwaway virtual
 environment (neural-tangents with --no-deps, since it names `tensorflow` and
 `tf2jax` for its TensorFlow bridge, which rndlib.compat replaces), then writes every
 installed distribution, pinned, to .ci/requirements.lock and to environment.yml's pip section.
@@ -27,7 +28,11 @@ def name_of(requirement: str) -> str:
 
 
 def main() -> None:
-    direct = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    lock_at = pyproject["tool"]["rndlib"]["lock-at"]
+    pinned = {name_of(r) for r in lock_at}
+    direct = [r for r in pyproject["project"]["dependencies"] if name_of(r) not in pinned]
+    direct += lock_at
     resolved = [r for r in direct if name_of(r) not in WITHOUT_DEPS]
     unresolved = [r for r in direct if name_of(r) in WITHOUT_DEPS]
     where = ROOT / "build" / "lock-venv"

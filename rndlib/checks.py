@@ -478,3 +478,88 @@ def head_independence_over_time(
         found = head_independence_check(paths[:, t], cov, level=level, seed=seed)
         tests |= {f"t={t} {name}": test for name, test in found.tests.items()}
     return Check(tests, _check_level(level))
+
+
+def _variance_scores(root: np.ndarray, dof: int, size: int, rng) -> np.ndarray:
+    """(size, n) variance estimates from ``dof`` draws of N(0, root root^T) each (Wishart).
+
+    The draws are formed in float32 (the AUROC only ranks them), in batches to bound memory.
+    """
+    out = np.empty((size, len(root)))
+    root32 = root.T.astype(np.float32)
+    batch = max(1, 4_000_000 // (dof * root.shape[1]))
+    for start in range(0, size, batch):
+        shape = (min(batch, size - start), dof, root.shape[1])
+        draws = rng.standard_normal(shape, dtype=np.float32) @ root32
+        out[start : start + len(draws)] = np.mean(np.square(draws, dtype=np.float64), axis=1)
+    return out
+
+
+#: Simulated AUROC-gap nulls, by covariances, labels, dofs, repeats and seed: the truth and
+#: its decoys are checked against one null.
+_AUROC_NULLS: dict[tuple, np.ndarray] = {}
+
+
+def _auroc_gap_null(roots, labels, dof_a: int, dof_b: int, repeats: int, seed: int):
+    """(repeats,) mean over splits of AUROC(a) - AUROC(b) for exact variance estimates."""
+    digest = hashlib.sha256()
+    for root, positive in zip(roots, labels, strict=True):
+        digest.update(root.tobytes() + positive.tobytes())
+    key = (digest.hexdigest(), dof_a, dof_b, repeats, seed)
+    if key not in _AUROC_NULLS:
+        rng = np.random.default_rng(seed)
+        null = np.zeros(repeats)
+        for root, positive in zip(roots, labels, strict=True):
+            null += metrics.auroc(_variance_scores(root, dof_a, repeats, rng), positive)
+            null -= metrics.auroc(_variance_scores(root, dof_b, repeats, rng), positive)
+        null /= len(roots)
+        null.setflags(write=False)
+        _AUROC_NULLS[key] = null
+    return _AUROC_NULLS[key]
+
+
+def auroc_gap_check(
+    scores_a: list[np.ndarray],
+    scores_b: list[np.ndarray],
+    covs: list[np.ndarray],
+    labels: list[np.ndarray],
+    dof_a: int,
+    dof_b: int,
+    *,
+    level: float,
+    repeats: int = 400,
+    seed: int = 0,
+) -> Check:
+    """Do two uncertainty scores rank alike, split by split, as two estimates of one variance?
+
+    For each split s, ``scores_a[s]`` and ``scores_b[s]`` (n_s,) score the same test
+    inputs, ``labels[s]`` (n_s,) marks the positives (out of distribution), and the claim
+    is that both scores are variance estimates of ``diag(covs[s])`` from ``dof_a`` and
+    ``dof_b`` Gaussian draws (a mean of squares, or a sample variance with that many
+    degrees of freedom). The statistic is the paired gap: the mean over splits of
+    AUROC(a) - AUROC(b), in which the split itself cancels. Its null is simulated (once
+    for given covariances, labels and dofs; decoys reuse it): ``repeats`` times, both
+    scores are drawn from their Wishart laws, with the inputs' correlations, on every
+    split. Two-sided, from a normal fit to the null.
+
+    Raises:
+        ValueError: naming the argument, for splits of different lengths or shapes,
+            labels that are not both classes, or non-finite values.
+    """
+    level = _check_level(level)
+    dof_a, dof_b = validate.positive_int("dof_a", dof_a), validate.positive_int("dof_b", dof_b)
+    repeats = validate.positive_int("repeats", repeats, minimum=50)
+    if not len(scores_a) == len(scores_b) == len(covs) == len(labels) > 0:
+        raise ValueError("scores_a, scores_b, covs and labels must have one entry per split")
+    roots, positives, gap = [], [], 0.0
+    for s, (a, b, cov, positive) in enumerate(zip(scores_a, scores_b, covs, labels, strict=True)):
+        roots.append(_root(cov))
+        positives.append(np.asarray(positive, bool))
+        if positives[-1].shape != (len(cov),) or positives[-1].all() or not positives[-1].any():
+            raise ValueError(f"labels[{s}] must mark both classes among {len(cov)} inputs")
+        for name, x in (("scores_a", a), ("scores_b", b)):
+            if np.shape(x) != (len(cov),) or not np.all(np.isfinite(x)):
+                raise ValueError(f"{name}[{s}] must be {len(cov)} finite values")
+        gap += metrics.auroc(a, positives[-1]) - metrics.auroc(b, positives[-1])
+    null = _auroc_gap_null(roots, positives, dof_a, dof_b, repeats, seed)
+    return Check({"auroc_gap": _null_test(gap / len(covs), null, two_sided=True)}, level)

@@ -159,6 +159,20 @@ def interval_coverage(y: np.ndarray, mean: np.ndarray, var: np.ndarray, level: f
     return float(np.mean(np.abs(y - mean) <= half_width))
 
 
+def auroc(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """AUROC of ``scores`` (..., n) for the inputs marked ``positive`` (n,), over the last axis.
+
+    The Mann-Whitney U of the positives' scores against the others', over their number of
+    pairs (``scipy.stats.mannwhitneyu``): ``sklearn.metrics.roc_auc_score`` for one score,
+    vectorised over leading axes.
+    """
+    scores, positive = np.asarray(scores, np.float64), np.asarray(positive, bool)
+    u = scipy.stats.mannwhitneyu(
+        scores[..., positive], scores[..., ~positive], axis=-1, method="asymptotic"
+    ).statistic
+    return u / (positive.sum() * (~positive).sum())
+
+
 def auroc_null_sd(n_negative: int, n_positive: int) -> float:
     """Standard deviation of the AUROC of an uninformative score (Mann-Whitney under H0).
 

@@ -232,3 +232,50 @@ def test_profile_nulls_are_simulated_once_per_covariance_and_reused_unchanged():
     assert first.tests["mean_z"].null_mean == again.tests["mean_z"].null_mean
     checks.variance_check(estimate, 2 * cov, 32, level=0.01, repeats=100)
     assert len(checks._PROFILE_NULLS) == 2
+
+
+def _ood_splits(n: int = 120, splits: int = 2):
+    """Covariances whose variances are larger, on average, on the inputs marked positive."""
+    rng = np.random.default_rng(5)
+    covs, labels = [], []
+    for _ in range(splits):
+        positive = rng.random(n) < 0.5
+        scale = np.exp(0.4 * positive + 0.5 * rng.standard_normal(n))
+        a = rng.standard_normal((n, n // 2))
+        covs.append((a @ a.T / (n // 2) + np.eye(n)) * np.sqrt(np.outer(scale, scale)))
+        labels.append(positive)
+    return covs, labels
+
+
+def _scores(cov: np.ndarray, dof: int, seed: int) -> np.ndarray:
+    return np.mean(_draws(cov, dof, seed) ** 2, axis=0)
+
+
+def test_auroc_gap_check_holds_its_level_and_rejects_another_variance():
+    """Two estimates of one variance pass; one of a variance less raised on positives does not."""
+    covs, labels = _ood_splits()
+    level, rejected = 0.1, []
+    for r in range(30):
+        a = [_scores(c, 40, 1000 + 2 * r + s) for s, c in enumerate(covs)]
+        b = [_scores(c, 36, 2000 + 2 * r + s) for s, c in enumerate(covs)]
+        check = checks.auroc_gap_check(a, b, covs, labels, 40, 36, level=level, repeats=200)
+        rejected.append(not check.passed)
+        if r < 3:  # the decoy: positives' variance lowered by a quarter, same draws
+            lower = [np.where(positive, 0.75**0.5, 1.0) for positive in labels]
+            wrong = [_scores(c * np.outer(w, w), 40, 7 + r) for c, w in zip(covs, lower)]
+            decoy = checks.auroc_gap_check(wrong, b, covs, labels, 40, 36, level=0.01, repeats=200)
+            assert not decoy.passed, decoy.report()
+    assert np.mean(rejected) <= level + 3 * np.sqrt(level * (1 - level) / 30)
+
+
+def test_auroc_gap_check_names_bad_arguments():
+    covs, labels = _ood_splits(splits=1)
+    good = [np.ones(len(covs[0]))]
+    with pytest.raises(ValueError, match="one entry per split"):
+        checks.auroc_gap_check(good, good + good, covs, labels, 4, 4, level=0.01)
+    with pytest.raises(ValueError, match=r"labels\[0\] must mark both classes"):
+        checks.auroc_gap_check(good, good, covs, [np.ones(len(covs[0]), bool)], 4, 4, level=0.01)
+    with pytest.raises(ValueError, match=r"scores_b\[0\] must be"):
+        checks.auroc_gap_check(good, [good[0][:-1]], covs, labels, 4, 4, level=0.01)
+    with pytest.raises(ValueError, match="dof_a"):
+        checks.auroc_gap_check(good, good, covs, labels, 0, 4, level=0.01)

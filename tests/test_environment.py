@@ -4,8 +4,10 @@ import re
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from rndlib import compat, paths
 
@@ -36,17 +38,28 @@ def test_environment_yml_and_lock_agree():
 
 def test_every_direct_requirement_is_locked_at_a_version_it_allows():
     locked = pins(LOCK.read_text().splitlines())
-    direct = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    for requirement in direct:
-        name = canonical(re.split(r"[<>=!~; ]", requirement, maxsplit=1)[0])
+    pyproject = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())
+    for requirement in map(Requirement, pyproject["project"]["dependencies"]):
+        name = canonical(requirement.name)
         assert name in locked, f"{name} is not in the lock"
-        if "==" in requirement:
-            assert requirement.split("==")[1].strip() == locked[name], name
+        assert requirement.specifier.contains(locked[name]), (name, locked[name])
+    for requirement in map(Requirement, pyproject["tool"]["rndlib"]["lock-at"]):
+        assert str(requirement.specifier) == f"=={locked[canonical(requirement.name)]}"
+
+
+def test_the_ranges_admit_what_the_lock_does_not_pin():
+    """jax's range reaches past the locked version, for environments users already have."""
+    pyproject = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())
+    jax = next(r for r in map(Requirement, pyproject["project"]["dependencies"]) if r.name == "jax")
+    assert jax.specifier.contains("0.12.0.1") and not jax.specifier.contains("0.5.2")
+    assert pyproject["project"]["requires-python"] == ">=3.11"
 
 
 def test_installed_versions_are_the_locked_ones():
     from importlib.metadata import version
 
+    if Path(sys.prefix).resolve() != (paths.ROOT / ".venv").resolve():
+        pytest.skip(f"{sys.prefix} is not the locked environment (make env builds .venv)")
     locked = pins(LOCK.read_text().splitlines())
     for name in ("jax", "jaxlib", "neural-tangents", "optax", "numpy", "scipy", "papermill"):
         assert version(name) == locked[name]

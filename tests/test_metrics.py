@@ -87,3 +87,13 @@ def test_auroc_null_sd_matches_random_scores():
     labels = np.repeat([0, 1], [40, 60])
     aucs = [roc_auc_score(labels, rng.standard_normal(100)) for _ in range(2000)]
     assert np.std(aucs) == pytest.approx(metrics.auroc_null_sd(40, 60), rel=0.1)
+
+
+def test_auroc_is_sklearns_over_leading_axes():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(2)
+    positive = rng.random(50) < 0.4
+    scores = rng.standard_normal((3, 4, 50)) + positive
+    expected = [[roc_auc_score(positive, s) for s in row] for row in scores]
+    np.testing.assert_allclose(metrics.auroc(scores, positive), expected, rtol=1e-12)
