@@ -165,13 +165,15 @@ class OODSplit(NamedTuple):
 
     ``x_train`` (n, 64) with one-hot ``y_train`` (n, classes in distribution);
     ``x_test`` holds held-out images of the training classes, then images of the
-    others; ``is_ood`` (n_test,) is 1 for the latter.
+    others; ``is_ood`` (n_test,) is 1 for the latter, and ``digit_test`` (n_test,) is
+    each test image's digit.
     """
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     is_ood: np.ndarray
+    digit_test: np.ndarray
 
 
 def load_digits_ood(seed: int, n_train: int, n_test: int, in_classes: int = 5) -> OODSplit:
@@ -204,6 +206,7 @@ def load_digits_ood(seed: int, n_train: int, n_test: int, in_classes: int = 5) -
         np.eye(in_classes)[label[train]],
         np.concatenate([x[test_in], x[test_out]]),
         np.repeat([0, 1], n_test),
+        label[np.concatenate([test_in, test_out])],
     )
 
 

@@ -1,8 +1,15 @@
 """One figure style for the suite, and a staged, deterministic ``savefig``."""
 
+import ast
+import hashlib
+import itertools
+import re
+
+import IPython
 import IPython.display
 import matplotlib
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import PIL.Image
 import seaborn as sns
@@ -29,8 +36,50 @@ def use_style() -> None:
     )
 
 
+def _literals(source: str) -> dict[str, object]:
+    """The ``name = literal`` assignments of a cell's source."""
+    found = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name):
+                try:
+                    found[target.id] = ast.literal_eval(node.value)
+                except ValueError:
+                    continue
+    return found
+
+
+def variant_suffix() -> str:
+    """``.name-value...`` for the parameters papermill set to other values than the notebook's.
+
+    papermill runs its injected cell (headed ``# Parameters``) right after the notebook's
+    ``parameters`` cell; the parameters whose injected values differ from that cell's name
+    a variant run, so that its figures do not take the names of the default run's. Empty
+    outside IPython, without injected parameters, or when they repeat the defaults.
+    """
+    shell = IPython.get_ipython()
+    history = shell.user_ns.get("In", []) if shell is not None else []
+    for before, cell in itertools.pairwise(history):
+        if cell.startswith("# Parameters\n"):
+            defaults, injected = _literals(before), _literals(cell)
+            changed = {k: v for k, v in injected.items() if defaults.get(k, ...) != v}
+            words = [
+                re.sub(r"[^A-Za-z0-9.]+", "-", f"{k}-{v}").strip("-") for k, v in changed.items()
+            ]
+            suffix = "_".join(sorted(words))
+            if len(suffix) > 60:
+                suffix = hashlib.sha256(suffix.encode()).hexdigest()[:12]
+            return f".{suffix}" if suffix else ""
+    return ""
+
+
 def savefig(fig: plt.Figure, name: str) -> None:
     """Stage ``figures/<name>.png`` and ``figures/<name>.pdf`` for publishing.
+
+    A run with parameters other than the notebook's (set by papermill) adds them to the
+    name (:func:`variant_suffix`), e.g. ``01_trained_vs_analytic.seed-3.png``, so that
+    variant runs do not replace each other's figures.
 
     The files are written to the staging folder (:func:`rndlib.paths.staged`) and
     reach ``figures/`` only when the notebook publishes its outputs after its checks
@@ -39,6 +88,7 @@ def savefig(fig: plt.Figure, name: str) -> None:
     staged PNG is shown as the cell's figure and the figure is closed, so that it is
     drawn once for the PNG rather than once more for the notebook.
     """
+    name += variant_suffix()
     files = {fmt: paths.staged(paths.FIGURES / f"{name}.{fmt}") for fmt in _METADATA}
     for fmt, metadata in _METADATA.items():
         fig.savefig(files[fmt], format=fmt, metadata=metadata)
@@ -57,6 +107,14 @@ def plot_band(
     x, mean, sd = np.ravel(x), np.ravel(mean), np.sqrt(np.clip(np.ravel(var), 0.0, None))
     (line,) = ax.plot(x, mean, color=color, label=label)
     ax.fill_between(x, mean - 2 * sd, mean + 2 * sd, color=line.get_color(), alpha=0.2, lw=0)
+
+
+def width_axis(ax: plt.Axes, widths) -> None:
+    """A log x axis labelled at the widths themselves (``1024``, not ``10^3``), no minor labels."""
+    widths = sorted({int(w) for w in np.ravel(widths)})
+    ax.set_xscale("log")
+    ax.set_xticks(widths, [str(w) for w in widths])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
 
 
 def plot_rate(
@@ -80,7 +138,12 @@ def plot_rate(
         repeats = np.broadcast_to(widths[:, None], errors.shape)
         ax.plot(repeats.ravel(), errors.ravel(), ".", color=means.get_color(), alpha=0.25, ms=4)
     ax.plot(widths, fit(widths), color=means.get_color(), lw=1)
-    ax.set(xscale="log", yscale="log")
+    ax.set(yscale="log")
+    width_axis(ax, widths)
+    # Label a few minor ticks where the errors span less than two decades (else one label).
+    ax.yaxis.set_minor_formatter(
+        matplotlib.ticker.LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 0.5))
+    )
 
 
 def plot_spread(
@@ -104,13 +167,18 @@ def plot_pvalues(ax: plt.Axes, pvalues: dict[str, float], threshold: float, *, t
     scores = [-np.log10(max(pvalues[n], 1e-300)) for n in names]
     colors = ["C0" if n in truth else "C3" for n in names]
     ax.barh(range(len(names)), scores, color=colors)
-    ax.axvline(
-        -np.log10(threshold), color="k", ls="--", lw=1, label=f"reject below p = {threshold:.2g}"
+    ax.axvline(-np.log10(threshold), color="k", ls="--", lw=1)
+    ax.text(  # above the bars, so that it hides none of them
+        -np.log10(threshold),
+        -0.7,
+        f" reject right of this line (p < {threshold:.2g})",
+        fontsize=8,
+        va="bottom",
     )
     ax.set_yticks(range(len(names)), names)
-    ax.invert_yaxis()
+    ax.set_ylim(len(names) - 0.5, -1.3)  # inverted: the first check on top
     ax.set(xscale="symlog", xlabel=r"$-\log_{10}$ p-value (Bonferroni over the statistics)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.margins(x=0.1)
 
 
 def plot_head_correlation(ax: plt.Axes, by_width: dict, times: list[int], title: str) -> None:

@@ -76,6 +76,9 @@ def posterior_samples(
     Nesterov momentum (``10 sqrt((lambda_max + noise) / noise)`` steps), which reach
     the same minimiser. ``target``: the Bayesian-RND target, He et al.'s (``"he"``) or
     the paper's Prop. 5.7 (``"paper"``; see :func:`rndlib.train.bayesian_rnd_target`).
+
+    Raises:
+        FloatingPointError: if training diverged (a sample is not finite).
     """
     errors = train.bayesian_rnd_errors(
         spec,
@@ -99,6 +102,12 @@ def posterior_samples(
         optimizer=optimizer,
     )
     flat = errors.trained.reshape(-1, errors.trained.shape[-1])
+    if not (np.all(np.isfinite(flat)) and np.all(np.isfinite(mean))):
+        raise FloatingPointError(
+            f"the sampler's training diverged at width {spec.width} ({errors.steps} steps of "
+            f"{optimizer.name}, noise={noise}): its samples are not finite; a larger noise or a "
+            "smaller lr_fraction keeps the finite network closer to its linearisation"
+        )
     return PosteriorSamples(mean + flat, mean, errors.lr, errors.steps)
 
 

@@ -262,7 +262,9 @@ def test_auroc_gap_check_holds_its_level_and_rejects_another_variance():
         rejected.append(not check.passed)
         if r < 3:  # the decoy: positives' variance lowered by a quarter, same draws
             lower = [np.where(positive, 0.75**0.5, 1.0) for positive in labels]
-            wrong = [_scores(c * np.outer(w, w), 40, 7 + r) for c, w in zip(covs, lower)]
+            wrong = [
+                _scores(c * np.outer(w, w), 40, 7 + r) for c, w in zip(covs, lower, strict=True)
+            ]
             decoy = checks.auroc_gap_check(wrong, b, covs, labels, 40, 36, level=0.01, repeats=200)
             assert not decoy.passed, decoy.report()
     assert np.mean(rejected) <= level + 3 * np.sqrt(level * (1 - level) / 30)

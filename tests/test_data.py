@@ -68,5 +68,7 @@ def test_digits_ood_split():
     assert split.x_train.shape == (300, 64) and split.y_train.shape == (300, 5)
     assert split.x_test.shape == (400, 64) and split.is_ood.sum() == 200
     assert np.all(split.y_train.sum(axis=1) == 1)
+    assert np.array_equal(split.digit_test >= 5, split.is_ood.astype(bool))
+    assert set(split.digit_test) == set(range(10))
     with pytest.raises(ValueError, match="n_train"):
         data.load_digits_ood(seed=0, n_train=900, n_test=200)

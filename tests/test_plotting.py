@@ -68,3 +68,40 @@ def test_savefig_in_a_notebook_shows_the_saved_png_and_closes_the_figure(
     assert image.data == staged_png.read_bytes()
     assert 0 < image.width < fig.get_figwidth() * fig.dpi * 1.1  # the figure's size on screen
     paths.publish()  # leaves no staged file behind for other tests
+
+
+class _Shell:
+    def __init__(self, history):
+        self.user_ns = {"In": history}
+
+
+PARAMETERS = "seed = 0\nquick = False  # the CI smoke run\nwidths = [512, 2048]\nname = 'relu'\n"
+
+
+@pytest.mark.parametrize(
+    ("injected", "suffix"),
+    [
+        (None, ""),  # not run by papermill
+        ("# Parameters\nseed = 0\n", ""),  # the defaults again
+        ("# Parameters\nquick = True\nseed = 3\n", ".quick-True_seed-3"),
+        ("# Parameters\nwidths = [512, 8192]\nname = 'erf'\n", ".name-erf_widths-512-8192"),
+    ],
+)
+def test_variant_runs_name_their_figures_after_the_parameters_they_changed(
+    tmp_path, monkeypatch, injected, suffix
+):
+    history = ["", PARAMETERS] + ([injected] if injected else []) + ["x = 1"]
+    monkeypatch.setattr(plotting.IPython, "get_ipython", lambda: _Shell(history))
+    assert plotting.variant_suffix() == suffix
+    monkeypatch.setattr(paths, "FIGURES", tmp_path / "figures")
+    monkeypatch.setattr(paths, "STAGING", tmp_path / "staging")
+    plotting.savefig(draw(), "example")
+    assert {p.name for p in paths.publish()} == {f"example{suffix}.{f}" for f in ("png", "pdf")}
+    plt.close("all")
+
+
+def test_a_long_variant_is_named_by_a_hash(monkeypatch):
+    injected = "# Parameters\nwidths = [" + ", ".join(["16384"] * 20) + "]\n"
+    monkeypatch.setattr(plotting.IPython, "get_ipython", lambda: _Shell([PARAMETERS, injected]))
+    suffix = plotting.variant_suffix()
+    assert len(suffix) == 13 and suffix.startswith(".")

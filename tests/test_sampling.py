@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from rndlib import metrics, models, sampling, theory
+from rndlib import metrics, models, sampling, theory, train
 
 
 def test_gaussian_samples_have_the_requested_moments():
@@ -68,3 +68,18 @@ def test_posterior_samples_take_either_bayesian_rnd_target(toy):
     assert not np.allclose(he.samples, paper.samples)
     with pytest.raises(ValueError, match="target"):
         sampling.posterior_samples(spec, toy, target="full", **common)
+
+
+def test_posterior_samples_say_when_training_diverged(toy, monkeypatch):
+    real = train.bayesian_rnd_errors
+
+    def diverged(*args, **kwargs):
+        errors = real(*args, **kwargs)
+        return errors._replace(trained=np.full_like(errors.trained, np.nan))
+
+    monkeypatch.setattr(train, "bayesian_rnd_errors", diverged)
+    spec = models.ArchSpec(depth=1, width=64, heads=2)
+    with pytest.raises(FloatingPointError, match="diverged at width 64"):
+        sampling.posterior_samples(
+            spec, toy, heads=2, seeds=1, noise=0.5, lr_fraction=1.0, seed=0, steps=5
+        )
