@@ -111,9 +111,9 @@ def plot_band(
 
 def width_axis(ax: plt.Axes, widths) -> None:
     """A log x axis labelled at the widths themselves (``1024``, not ``10^3``), no minor labels."""
-    widths = sorted({int(w) for w in np.ravel(widths)})
+    widths = sorted({float(w) for w in np.ravel(widths)})
     ax.set_xscale("log")
-    ax.set_xticks(widths, [str(w) for w in widths])
+    ax.set_xticks(widths, [f"{w:g}" for w in widths])
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
 
 
