@@ -141,3 +141,17 @@ def test_every_parameter_is_visible_to_papermill(notebook):
     assignments = [line for line in params.source.splitlines() if re.match(r"^\w+ = ", line)]
     parsed = PythonTranslator.inspect(params)
     assert [p.name for p in parsed] == [line.split(" = ")[0] for line in assignments]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
+def test_cells_are_short_and_exercises_have_hints_and_solutions(notebook):
+    """Cells a lecturer can adapt (at most 45 lines); each exercise with both folds."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    long = [len(c.source.splitlines()) for c in cells if c.cell_type == "code"]
+    assert max(long) <= 45, f"a code cell of {max(long)} lines"
+    exercises = next(c.source for c in cells if c.source.startswith("## Exercises"))
+    count = len(re.findall(r"^\d+\. \*\*", exercises, flags=re.MULTILINE))
+    assert count >= 3
+    assert exercises.count("<summary>Hint</summary>") == count
+    assert exercises.count("<summary>Solution</summary>") == count
+    assert exercises.count("<details>") == exercises.count("</details>") == 2 * count
