@@ -1,7 +1,8 @@
 """rndlib: the theory and training code behind the rnd-equivalence notebooks.
 
 One module per concept: ``paths``, ``data``, ``validate``, ``models``, ``theory``, ``sampling``,
-``train``, ``metrics``, ``checks``, ``plotting``, ``pipeline`` (papermill) and ``compat``
+``train``, ``convergence``, ``scaling``, ``metrics``, ``checks``, ``plotting``, ``pipeline``
+(papermill) and ``compat``
 (neural-tangents without TensorFlow). Importing the package switches JAX to float64, which
 every identity checked here is computed in, and lets neural-tangents import without
 TensorFlow (:func:`rndlib.compat.install`): import rndlib before neural_tangents.

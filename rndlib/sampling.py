@@ -8,6 +8,7 @@ networks) and training to convergence they are, as the width grows, i.i.d. draws
 ``N(Theta_xX (Theta_XX + sigma^2 I)^-1 Y, Theta_xx - Theta_xX (Theta_XX + sigma^2 I)^-1 Theta_Xx)``.
 """
 
+import time
 from typing import NamedTuple
 
 import jax
@@ -15,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from rndlib import models, train, validate
+from rndlib import convergence, models, train, validate
 from rndlib.data import Dataset
 
 
@@ -121,3 +122,97 @@ def gaussian_samples(mean: np.ndarray, cov: np.ndarray, draws: int, seed: int) -
     jitter = 1e-9 * np.mean(np.diag(cov))
     factor = scipy.linalg.cholesky(cov + jitter * np.eye(len(cov)), lower=True)
     return mean + np.random.default_rng(seed).standard_normal((draws, len(cov))) @ factor.T
+
+
+class ConvergedSamples(NamedTuple):
+    """Samples (draws, n_test) and the mean (n_test,) of :func:`converged_posterior_samples`.
+
+    ``steps``: the mean network's, then each Bayesian-RND network's steps; ``converged``:
+    whether every training met the stopping rule; ``lambda_max``: the NTK's largest
+    eigenvalue that set the steps, mean network first; ``seconds``: the wall time of each
+    training, mean network first.
+    """
+
+    samples: np.ndarray
+    mean: np.ndarray
+    steps: np.ndarray
+    converged: bool
+    lambda_max: tuple[float, float]
+    seconds: tuple[float, float]
+
+
+def converged_posterior_samples(
+    spec: models.ArchSpec,
+    dataset: Dataset,
+    *,
+    heads: int,
+    seeds: int,
+    noise: float,
+    seed: int,
+    method: str = "nesterov",
+    tol: float = 1e-2,
+    max_steps: int = 100_000,
+    chunk: int | None = None,
+) -> ConvergedSamples:
+    """:func:`posterior_samples` trained until the stopping rule holds (notebook 07).
+
+    The same sampler (Cor. 5.9: the centred mean network plus a Bayesian RND with He et
+    al.'s target, noisy targets and the pull), each network trained by
+    :func:`rndlib.convergence.train_to_convergence` with ``method`` until
+    ``||grad L|| <= tol * noise * ||theta - theta_0||``, instead of for a fixed multiple
+    of the condition number; ``chunk`` bounds the memory of a gradient for large ``N``.
+
+    Raises:
+        FloatingPointError: if training diverged (a sample is not finite).
+    """
+    noise = validate.finite("noise", noise, above=0.0)
+    x_train, x_test = jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)
+    schedule = {"method": method, "tol": tol, "max_steps": max_steps, "chunk": chunk}
+
+    init_1, apply_1, _ = models.network(spec.replace(heads=1))
+    theta0 = init_1(jax.random.PRNGKey(seed + 7), (-1, x_train.shape[1]))[1]
+    lam_mean = train.largest_ntk_eigenvalue(apply_1, theta0, x_train)
+    target = jnp.asarray(dataset.y_train) + apply_1(theta0, x_train)
+    start = time.perf_counter()
+    fitted = convergence.train_to_convergence(
+        apply_1, theta0, x_train, target, ridge=noise, lambda_max=lam_mean, **schedule
+    )
+    seconds = [time.perf_counter() - start]
+    mean = np.asarray(apply_1(fitted.params, x_test) - apply_1(theta0, x_test))[:, 0]
+
+    init_m, apply_m, _ = models.network(spec.replace(heads=heads))
+    predictors = train.init_params(init_m, seed, seeds, x_train.shape[1])
+    lam_rnd = train.largest_ntk_eigenvalue(apply_m, predictors, x_train, members=True)
+    keys = jax.random.split(jax.random.PRNGKey(seed + 1), seeds)
+    x_both = jnp.concatenate([x_train, x_test])
+    g_both = train._bayesian_rnd_targets(apply_m, predictors, keys, x_both, "he")
+    n_train = len(x_train)
+    zeta = np.random.default_rng(seed).standard_normal((seeds, n_train, heads))
+    g_train = g_both[:, :n_train] + np.sqrt(noise) * zeta
+    start = time.perf_counter()
+    rnd = convergence.train_to_convergence(
+        apply_m,
+        predictors,
+        x_train,
+        g_train,
+        ridge=noise,
+        lambda_max=lam_rnd,
+        members=True,
+        **schedule,
+    )
+    seconds.append(time.perf_counter() - start)
+    u_test = train.apply_members(apply_m, rnd.params, x_test)
+    errors = np.asarray(g_both[:, n_train:] - u_test).transpose(0, 2, 1).reshape(-1, len(x_test))
+    if not (np.all(np.isfinite(errors)) and np.all(np.isfinite(mean))):
+        raise FloatingPointError(
+            f"the sampler's training diverged at width {spec.width} ({method}, noise={noise}): "
+            "its samples are not finite"
+        )
+    return ConvergedSamples(
+        mean + errors,
+        mean,
+        np.concatenate([fitted.steps, rnd.steps]),
+        bool(fitted.converged.all() and rnd.converged.all()),
+        (lam_mean, lam_rnd),
+        (seconds[0], seconds[1]),
+    )

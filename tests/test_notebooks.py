@@ -47,7 +47,12 @@ def test_quick_run_writes_its_results_and_figures(quick_suite, notebook):
 @pytest.mark.notebooks
 @pytest.mark.parametrize(
     "stem",
-    ["02_rnd_equals_ensemble_variance", "03_bayesian_rnd_posterior", "04_posterior_sampling"],
+    [
+        "02_rnd_equals_ensemble_variance",
+        "03_bayesian_rnd_posterior",
+        "04_posterior_sampling",
+        "07_sampling_at_scale",
+    ],
 )
 def test_quick_run_passes_its_claim_and_rejects_every_decoy(quick_suite, stem):
     output, _ = quick_suite
