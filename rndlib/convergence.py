@@ -75,11 +75,15 @@ def optimizer(method: str, lambda_max: float, ridge: float) -> optax.GradientTra
     - ``"heavy_ball"``: Polyak's parameters, optimal for a quadratic: step
       ``4 / (sqrt(L) + sqrt(mu))^2``, momentum ``((sqrt(kappa) - 1) / (sqrt(kappa) + 1))^2``.
     - ``"adam"``: ``optax.adam(ADAM_LR)``.
+    - ``"restart"``: Nesterov's scheme with gradient restart, stepped by hand in
+      :func:`train_to_convergence`; it has no transform here (``ValueError``).
 
     Raises:
         ValueError: naming the parameter, for an unknown method or a bad spectrum.
     """
     validate.choice("method", method, METHODS)
+    if method == "restart":
+        raise ValueError("method 'restart' has no optax transform: train_to_convergence runs it")
     condition_number(lambda_max, ridge)
     return _transform(method, lambda_max, ridge)
 
@@ -88,7 +92,7 @@ def _transform(method: str, lambda_max, ridge) -> optax.GradientTransformation:
     # optimizer() without the checks: lambda_max and ridge may be traced.
     big, small = lambda_max + ridge, ridge
     root = jnp.sqrt(big / small)
-    if method in ("gd", "restart"):  # "restart" steps by hand (_train); this is unused
+    if method == "gd":
         return optax.sgd(1.0 / big)
     if method == "nesterov":
         return optax.sgd(1.0 / big, momentum=(root - 1) / (root + 1), nesterov=True)
@@ -116,8 +120,6 @@ def _norm(tree) -> jax.Array:
 
 @partial(jax.jit, static_argnames=("apply_fn", "method"))
 def _train(apply_fn, params0, xs, ys, mask, ridge, lambda_max, tol, method: str, max_steps):
-    transform = _transform(method, lambda_max, ridge)
-
     def fit_grad(params):
         def add(total, batch):
             xb, yb, mb = batch
@@ -136,7 +138,7 @@ def _train(apply_fn, params0, xs, ys, mask, ridge, lambda_max, tol, method: str,
     def running(state):
         return (state[2] < max_steps) & (state[3] > tol)
 
-    def body(state):
+    def body(state, transform):
         params, opt_state, step, _, grads = state
         updates, opt_state = transform.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
@@ -165,8 +167,11 @@ def _train(apply_fn, params0, xs, ys, mask, ridge, lambda_max, tol, method: str,
         state = (params0, params0, 0, ratio, params0)
         _, _, steps, ratio, params = jax.lax.while_loop(running, restarted, state)
         return params, steps, ratio
+    transform = _transform(method, lambda_max, ridge)
     state = (params0, transform.init(params0), 0, ratio, grads)
-    params, _, steps, ratio, _ = jax.lax.while_loop(running, body, state)
+    params, _, steps, ratio, _ = jax.lax.while_loop(
+        running, partial(body, transform=transform), state
+    )
     return params, steps, ratio
 
 
