@@ -118,9 +118,20 @@ def _norm(tree) -> jax.Array:
     return jnp.sqrt(sum(jnp.sum(leaf**2) for leaf in jax.tree_util.tree_leaves(tree)))
 
 
-@partial(jax.jit, static_argnames=("apply_fn", "method"))
-def _train(apply_fn, params0, xs, ys, mask, ridge, lambda_max, tol, method: str, max_steps):
+@partial(jax.jit, static_argnames=("apply_fn", "method", "linearised"))
+def _train(
+    apply_fn, params0, xs, ys, mask, ridge, lambda_max, tol, method: str, max_steps, linearised
+):
+    if linearised:  # one chunk: u(X; theta_0) and its Jacobian's products, computed once
+        x_all, y_all = xs[0], ys[0]
+        u0, tangent = jax.linearize(lambda p: apply_fn(p, x_all), params0)
+        transpose = jax.linear_transpose(tangent, params0)
+
     def fit_grad(params):
+        if linearised:
+            moved = jax.tree_util.tree_map(jnp.subtract, params, params0)
+            return transpose(u0 + tangent(moved) - y_all)[0]
+
         def add(total, batch):
             xb, yb, mb = batch
             g = jax.grad(lambda p: 0.5 * jnp.sum(mb[:, None] * (apply_fn(p, xb) - yb) ** 2))(params)
@@ -188,6 +199,7 @@ def train_to_convergence(
     max_steps: int = 100_000,
     chunk: int | None = None,
     members: bool = False,
+    linearised: bool = False,
 ) -> Converged:
     """Minimise ``1/2 ||u(X) - y||^2 + ridge/2 ||theta - theta_0||^2`` until ``r <= tol``.
 
@@ -204,6 +216,12 @@ def train_to_convergence(
         max_steps: steps after which training stops unconverged.
         chunk: training inputs per gradient chunk; ``None`` takes them all at once.
         members: ``params0`` and ``y`` are stacked along a leading axis (``vmap``).
+        linearised: train the network's linearisation around ``params0``,
+            ``u(X; theta_0) + J_0 (theta - theta_0)`` (the kernel regime: the quadratic
+            above, exactly), with ``jax.linearize``: the forward pass and the activations'
+            derivatives on ``X`` are computed once and kept (memory grows as ``N`` times
+            the width), so each step costs matrix products only. Not with ``chunk``.
+            Predict with ``neural_tangents.linearize(apply_fn, params0)``.
 
     Returns:
         :class:`Converged`; ``converged`` is false where ``max_steps`` ran out first.
@@ -215,13 +233,17 @@ def train_to_convergence(
     validate.positive_int("max_steps", max_steps)
     if chunk is not None:
         validate.positive_int("chunk", chunk)
+        if linearised:
+            raise ValueError("chunk must be None when linearised: the linearisation is kept whole")
     lambda_max = validate.finite("lambda_max", lambda_max, above=0.0)
     validate.choice("method", method, METHODS)
     xs, _, mask = _chunked(jnp.asarray(x), jnp.asarray(y[0] if members else y), chunk)
 
     def one(p, t):
         ys = _chunked(jnp.asarray(x), t, chunk)[1]
-        return _train(apply_fn, p, xs, ys, mask, ridge, lambda_max, tol, method, max_steps)
+        return _train(
+            apply_fn, p, xs, ys, mask, ridge, lambda_max, tol, method, max_steps, linearised
+        )
 
     run = jax.vmap(one) if members else one
     params, steps, ratio = run(params0, jnp.asarray(y))

@@ -9,10 +9,12 @@ networks) and training to convergence they are, as the width grows, i.i.d. draws
 """
 
 import time
+from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import neural_tangents as nt
 import numpy as np
 import scipy.linalg
 
@@ -153,6 +155,8 @@ def converged_posterior_samples(
     tol: float = 1e-2,
     max_steps: int = 100_000,
     chunk: int | None = None,
+    linearised: bool = False,
+    dtype: str = "float64",
 ) -> ConvergedSamples:
     """:func:`posterior_samples` trained until the stopping rule holds (notebook 07).
 
@@ -161,34 +165,49 @@ def converged_posterior_samples(
     :func:`rndlib.convergence.train_to_convergence` with ``method`` until
     ``||grad L|| <= tol * noise * ||theta - theta_0||``, instead of for a fixed multiple
     of the condition number; ``chunk`` bounds the memory of a gradient for large ``N``.
+    With ``linearised`` every network is replaced by its linearisation around its
+    initialisation, trained and evaluated as such: the sampler of the kernel regime,
+    whose samples are exact draws of the posterior under each network's empirical NTK.
+    ``dtype`` is the precision the networks are trained in (the targets are drawn in
+    float64).
 
     Raises:
+        ValueError: naming the parameter, for an unknown ``dtype``.
         FloatingPointError: if training diverged (a sample is not finite).
     """
     noise = validate.finite("noise", noise, above=0.0)
-    x_train, x_test = jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)
+    cast = partial(_cast, validate.choice("dtype", dtype, ("float32", "float64")))
+    x_train, x_test = cast(dataset.x_train), cast(dataset.x_test)
     schedule = {"method": method, "tol": tol, "max_steps": max_steps, "chunk": chunk}
+    schedule["linearised"] = linearised
+
+    def predict(apply_fn, start, params, x):
+        if linearised:
+            return nt.linearize(apply_fn, start)(params, x)
+        return apply_fn(params, x)
 
     init_1, apply_1, _ = models.network(spec.replace(heads=1))
-    theta0 = init_1(jax.random.PRNGKey(seed + 7), (-1, x_train.shape[1]))[1]
+    theta0 = cast(init_1(jax.random.PRNGKey(seed + 7), (-1, x_train.shape[1]))[1])
     lam_mean = train.largest_ntk_eigenvalue(apply_1, theta0, x_train)
-    target = jnp.asarray(dataset.y_train) + apply_1(theta0, x_train)
+    target = cast(dataset.y_train) + apply_1(theta0, x_train)
     start = time.perf_counter()
     fitted = convergence.train_to_convergence(
         apply_1, theta0, x_train, target, ridge=noise, lambda_max=lam_mean, **schedule
     )
     seconds = [time.perf_counter() - start]
-    mean = np.asarray(apply_1(fitted.params, x_test) - apply_1(theta0, x_test))[:, 0]
+    moved = predict(apply_1, theta0, fitted.params, x_test) - apply_1(theta0, x_test)
+    mean = np.asarray(moved, np.float64)[:, 0]
 
     init_m, apply_m, _ = models.network(spec.replace(heads=heads))
     predictors = train.init_params(init_m, seed, seeds, x_train.shape[1])
-    lam_rnd = train.largest_ntk_eigenvalue(apply_m, predictors, x_train, members=True)
     keys = jax.random.split(jax.random.PRNGKey(seed + 1), seeds)
-    x_both = jnp.concatenate([x_train, x_test])
-    g_both = train._bayesian_rnd_targets(apply_m, predictors, keys, x_both, "he")
+    x_both = jnp.concatenate([jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)])
+    g_both = np.asarray(train._bayesian_rnd_targets(apply_m, predictors, keys, x_both, "he"))
+    predictors = cast(predictors)
+    lam_rnd = train.largest_ntk_eigenvalue(apply_m, predictors, x_train, members=True)
     n_train = len(x_train)
     zeta = np.random.default_rng(seed).standard_normal((seeds, n_train, heads))
-    g_train = g_both[:, :n_train] + np.sqrt(noise) * zeta
+    g_train = cast(g_both[:, :n_train] + np.sqrt(noise) * zeta)
     start = time.perf_counter()
     rnd = convergence.train_to_convergence(
         apply_m,
@@ -201,8 +220,11 @@ def converged_posterior_samples(
         **schedule,
     )
     seconds.append(time.perf_counter() - start)
-    u_test = train.apply_members(apply_m, rnd.params, x_test)
-    errors = np.asarray(g_both[:, n_train:] - u_test).transpose(0, 2, 1).reshape(-1, len(x_test))
+    u_test = jax.lax.map(
+        lambda both: predict(apply_m, *both, x_test), (predictors, rnd.params), batch_size=8
+    )
+    errors = g_both[:, n_train:] - np.asarray(u_test, np.float64)
+    errors = errors.transpose(0, 2, 1).reshape(-1, len(x_test))
     if not (np.all(np.isfinite(errors)) and np.all(np.isfinite(mean))):
         raise FloatingPointError(
             f"the sampler's training diverged at width {spec.width} ({method}, noise={noise}): "
@@ -216,3 +238,7 @@ def converged_posterior_samples(
         (lam_mean, lam_rnd),
         (seconds[0], seconds[1]),
     )
+
+
+def _cast(dtype: str, tree):
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), tree)

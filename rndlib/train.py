@@ -110,12 +110,12 @@ def apply_members(apply_fn, params: Params, x: jax.Array, batch_size: int = 8) -
     return jax.lax.map(lambda p: apply_fn(p, x), params, batch_size=batch_size)
 
 
-def _power_iteration(matvec, shape: tuple[int, ...], iters: int) -> jax.Array:
+def _power_iteration(matvec, shape: tuple[int, ...], iters: int, dtype) -> jax.Array:
     def body(_, v):
         w = matvec(v)
         return w / jnp.linalg.norm(w)
 
-    v = jax.lax.fori_loop(0, iters, body, jnp.ones(shape) / np.sqrt(np.prod(shape)))
+    v = jax.lax.fori_loop(0, iters, body, jnp.full(shape, 1.0 / np.sqrt(np.prod(shape)), dtype))
     return jnp.vdot(v, matvec(v))
 
 
@@ -136,8 +136,9 @@ def largest_ntk_eigenvalue(
 @partial(jax.jit, static_argnames=("apply_fn", "members", "iters"))
 def _largest_eigenvalue(apply_fn, params: Params, x: jax.Array, members: bool, iters: int):
     def one(p):
-        shape = jax.eval_shape(apply_fn, p, x).shape
-        return _power_iteration(nt.empirical_ntk_vp_fn(apply_fn, x, x, p), shape, iters)
+        out = jax.eval_shape(apply_fn, p, x)
+        vp = nt.empirical_ntk_vp_fn(apply_fn, x, x, p)
+        return _power_iteration(vp, out.shape, iters, out.dtype)
 
     return jnp.max(jax.lax.map(one, params)) if members else one(params)
 

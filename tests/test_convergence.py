@@ -129,3 +129,27 @@ def test_optimizer_sets_nesterov_momentum_from_kappa():
     np.testing.assert_allclose(first, -(1 + beta) / 100.0)  # optax's Nesterov: g + beta * v
     np.testing.assert_allclose(second, -(1 + beta + beta**2) / 100.0)
     assert convergence.condition_number(99.0, 1.0) == 100.0
+
+
+def test_linearised_training_reaches_the_quadratic_minimiser_in_the_same_steps(problem):
+    """``linearised=True`` trains ``u(X; theta_0) + J_0 (theta - theta_0)``: the closed form."""
+    x, y, theta0, linear, apply_fn, lam = problem
+    common = {"ridge": lam / 200, "lambda_max": lam, "tol": 1e-3}
+    kept = convergence.train_to_convergence(apply_fn, theta0, x, y, linearised=True, **common)
+    again = convergence.train_to_convergence(linear, theta0, x, y, **common)
+    assert kept.converged[0] and kept.steps[0] == again.steps[0]
+    target = _minimiser(problem, common["ridge"])
+    moved = _flat(kept.params) - _flat(theta0)
+    assert np.linalg.norm(moved - target) / np.linalg.norm(moved) <= common["tol"]
+    # a decoy: the network itself, trained to the same rule, ends elsewhere at width 64
+    network = convergence.train_to_convergence(apply_fn, theta0, x, y, **common)
+    moved = _flat(network.params) - _flat(theta0)
+    assert np.linalg.norm(moved - target) / np.linalg.norm(moved) > 10 * common["tol"]
+
+
+def test_linearised_training_keeps_the_whole_set(problem):
+    x, y, theta0, _, apply_fn, lam = problem
+    with pytest.raises(ValueError, match="chunk must be None when linearised"):
+        convergence.train_to_convergence(
+            apply_fn, theta0, x, y, ridge=0.1, lambda_max=lam, chunk=8, linearised=True
+        )

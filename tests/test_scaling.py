@@ -87,3 +87,32 @@ def test_converged_sampler_reports_its_steps_and_converges(small):
         spec, small, heads=4, seeds=2, noise=0.25, seed=0, tol=1e-2, max_steps=2
     )
     assert not short.converged and list(short.steps) == [2, 2, 2]
+
+
+def test_linearised_sampler_mean_is_kernel_regression_with_the_empirical_ntk(small):
+    """Its mean network, linearised, ends at ``Theta_0(x, X) (Theta_0(X, X) + sigma^2 I)^-1 Y``.
+
+    ``Theta_0`` is the empirical NTK of the mean network at its initialisation (seed + 7);
+    float32 training agrees with float64. The decoy, the network itself at width 256,
+    ends farther from it than the stopping rule's tolerance.
+    """
+    spec, noise = scaling.SPEC.replace(width=256, heads=2), 0.25
+    common = {"heads": 2, "seeds": 1, "noise": noise, "seed": 0, "tol": 1e-5}
+    one = spec.replace(heads=1)
+    theta0 = models.network(one)[0](jax.random.PRNGKey(7), (-1, scaling.INPUT_DIM))[1]
+    gram = models.empirical_ntk(one, theta0, small.x_train, small.x_train)
+    cross = models.empirical_ntk(one, theta0, small.x_test, small.x_train)
+    gram = np.asarray(gram, np.float64) + noise * np.eye(len(gram))
+    expected = np.asarray(cross, np.float64) @ np.linalg.solve(gram, small.y_train[:, 0])
+    f64 = sampling.converged_posterior_samples(spec, small, linearised=True, **common)
+    f32 = sampling.converged_posterior_samples(
+        spec, small, linearised=True, dtype="float32", **common
+    )
+    assert f64.converged and f32.converged
+    assert metrics.relative_error(f64.mean, expected) < 1e-4
+    assert metrics.relative_error(f32.mean, expected) < 1e-3
+    assert metrics.relative_error(f32.samples, f64.samples) < 1e-3
+    network = sampling.converged_posterior_samples(spec, small, **common)
+    assert metrics.relative_error(network.mean, expected) > 1e-2
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        sampling.converged_posterior_samples(spec, small, dtype="float16", **common)
