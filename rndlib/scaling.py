@@ -1,6 +1,6 @@
 """Posterior sampling at scale (notebook 07, ``make bench``): exact, pathwise CG, the sampler.
 
-Three ways to ``draws`` joint samples of the NTK-GP posterior at ``n_test`` test inputs,
+Four ways to ``draws`` joint samples of the NTK-GP posterior at ``n_test`` test inputs,
 on a regression set of any size (:func:`regression_problem`):
 
 - ``"exact"``: the analytic NTK ``Theta`` (neural-tangents' ``kernel_fn``, in blocks),
@@ -9,10 +9,19 @@ on a regression set of any size (:func:`regression_problem`):
 - ``"pathwise"``: pathwise conditioning (Wilson et al. 2020; Lin et al. 2023) with the
   solves by conjugate gradients, matrix-free: the prior is the empirical NTK of one
   network of the sampler's width, its draws ``J_0 psi`` and its kernel-vector products
-  (``nt.empirical_ntk_vp_fn``) never form an ``N x N`` matrix. It samples the same
-  finite-width posterior that the sampler's linearisation does.
+  ``J_0 (J_0^T v)`` (``jax.linearize``, the forward pass computed once) never form an
+  ``N x N`` matrix. It samples the same finite-width posterior that the sampler's
+  linearisation does.
 - ``"sampler"``: the Bayesian-RND sampler of Cor. 5.9 trained to convergence by Nesterov
-  momentum (:func:`rndlib.sampling.converged_posterior_samples`).
+  momentum (:func:`rndlib.sampling.converged_posterior_samples`). Above
+  ``sampler_run_max_n`` its wall time is projected (:func:`projected_sampler_cost`).
+- ``"linearised"``: the same sampler with every network replaced by its linearisation
+  around its initialisation (the kernel regime of the paper's statements), trained in
+  ``linearised_dtype``, its ``draws`` from one Bayesian RND of ``linearised_heads``
+  heads (Cor. 5.9's single multi-headed network: one shared first layer, where four
+  networks of 16 heads, vmapped, took 3.3 times as long per step); it samples the
+  posterior that ``"pathwise"`` does, by Nesterov steps on the weights instead of CG
+  on ``N``-dimensional systems.
 
 Each measurement runs in a fresh process (``python -m rndlib.scaling --one METHOD N``),
 which reports its wall time, its peak resident memory, and saves its posterior mean and
@@ -29,28 +38,29 @@ import resource
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg
 import matplotlib.pyplot as plt
-import neural_tangents as nt
 import numpy as np
-import scipy.sparse.linalg
 from sklearn.datasets import make_friedman1
 
 from rndlib import data, metrics, models, paths, plotting, sampling, train, validate
 
-METHODS = ("exact", "pathwise", "sampler")
+METHODS = ("exact", "pathwise", "sampler", "linearised")
 TIMED_STEPS = 20  # steps timed per network where the sampler's run is projected
 INPUT_DIM = 16
 #: The study's setting (``make bench``); notebook 07 runs a reduced form of it.
 SETTING = {
     "train_sizes": [1000, 2000, 3000, 10000, 20000, 50000],
     "exact_max_n": 20000,
-    "pathwise_max_n": 10000,
+    "pathwise_max_n": 50000,
     "sampler_run_max_n": 3000,
+    "linearised_dtype": "float32",
+    "linearised_heads": 64,
     "n_test": 1000,
     "draws": 64,
     "heads": 16,
@@ -61,7 +71,7 @@ SETTING = {
 }
 SPEC = models.ArchSpec(activation="erf", W_std=1.5, b_std=0.1)
 BLOCK = 2000  # kernel rows per block of the exact method
-VP_BATCH = 2  # kernel-vector products computed at once by the pathwise method
+VP_BATCH = 4  # kernel-vector products computed at once by the pathwise method
 
 
 def regression_problem(n_train: int, n_test: int, seed: int = 0) -> data.Dataset:
@@ -108,12 +118,6 @@ def exact_samples(
     return samples, mean, np.diag(cov)
 
 
-def _batched_vp(vp):
-    # NTK-vector products of several vectors (rows), VP_BATCH at a time: memory grows as
-    # VP_BATCH * N * width, whatever the number of systems.
-    return jax.jit(lambda v: jax.lax.map(vp, v, batch_size=VP_BATCH))
-
-
 def pathwise_samples(
     spec: models.ArchSpec, dataset: data.Dataset, noise: float, draws: int, seed: int, tol: float
 ):
@@ -121,7 +125,9 @@ def pathwise_samples(
 
     ``f ~ GP(0, Theta_0)`` by ``f = J_0 psi``; each sample is
     ``f(x) + Theta_0(x, X) (Theta_0(X, X) + sigma^2 I)^-1 (Y - f(X) - sigma zeta)``, the
-    ``draws + 1`` systems (one for the mean) solved together by CG to relative residual ``tol``.
+    ``draws + 1`` systems (one for the mean) solved together by CG to relative residual
+    ``tol``. ``Theta_0 v = J_0 (J_0^T v)`` by ``jax.linearize`` on the training inputs:
+    the network's forward pass is computed once, as in the linearised sampler.
     """
     init_fn, apply_fn, _ = models.network(spec.replace(heads=1))
     params = init_fn(jax.random.PRNGKey(seed), (-1, dataset.x_train.shape[1]))[1]
@@ -139,32 +145,47 @@ def pathwise_samples(
     rhs = np.concatenate(
         [dataset.y_train.T, dataset.y_train.T - prior[:, :n] - np.sqrt(noise) * zeta]
     )
-    train_vp = _batched_vp(nt.empirical_ntk_vp_fn(apply_fn, x_train, x_train, params))
-    cross_vp = _batched_vp(nt.empirical_ntk_vp_fn(apply_fn, x_test, x_train, params))
-    systems = len(rhs)
+    weights, iterations = _conjugate_gradients(
+        apply_fn, params, x_train, jnp.asarray(rhs), noise, tol
+    )
+    pulled = jax.lax.map(
+        lambda w: _ntk_product(apply_fn, params, x_train, x_test, w), weights, batch_size=VP_BATCH
+    )
+    samples = np.asarray(prior[:, n:]) + np.asarray(pulled[1:])
+    return samples, np.asarray(pulled[0]), int(iterations)
+
+
+def _ntk_product(apply_fn, params, x_from, x_to, w):
+    # Theta_0(x_to, x_from) w = J_0(x_to) J_0(x_from)^T w for one vector w.
+    pulled = jax.vjp(lambda p: apply_fn(p, x_from)[:, 0], params)[1](w)[0]
+    return jax.jvp(lambda p: apply_fn(p, x_to)[:, 0], (params,), (pulled,))[1]
+
+
+@partial(jax.jit, static_argnames="apply_fn")
+def _conjugate_gradients(apply_fn, params, x, rhs, noise, tol):
+    # CG on (Theta_0(X, X) + noise I) W = rhs, the rows of rhs one joint system, as in
+    # scipy's cg: stops when ||residual|| <= tol ||rhs||.
+    _, tangent = jax.linearize(lambda p: apply_fn(p, x)[:, 0], params)
+    transpose = jax.linear_transpose(tangent, params)
 
     def matvec(v):
-        v = np.asarray(v).reshape(n, systems).T
-        out = np.asarray(train_vp(jnp.asarray(v)[:, :, None]))[:, :, 0] + noise * v
-        return out.T.ravel()
+        gram = jax.lax.map(lambda w: tangent(transpose(w)[0]), v, batch_size=VP_BATCH)
+        return gram + noise * v
 
-    iterations = []
+    def running(state):
+        return jnp.sqrt(state[3]) > tol * jnp.linalg.norm(rhs)
 
-    def count(_):
-        iterations.append(1)
+    def step(state):
+        w, r, p, rr, k = state
+        q = matvec(p)
+        alpha = rr / jnp.vdot(p, q)
+        w, r = w + alpha * p, r - alpha * q
+        new = jnp.vdot(r, r)
+        return w, r, r + new / rr * p, new, k + 1
 
-    op = scipy.sparse.linalg.LinearOperator(
-        (n * systems, n * systems), matvec=matvec, dtype=np.float64
-    )
-    solved, info = scipy.sparse.linalg.cg(
-        op, rhs.T.ravel(), rtol=tol, maxiter=100_000, callback=count
-    )
-    if info != 0:
-        raise RuntimeError(f"CG did not reach rtol={tol} (info {info})")
-    weights = solved.reshape(n, systems).T
-    pulled = np.asarray(cross_vp(jnp.asarray(weights)[:, :, None]))[:, :, 0]
-    samples = np.asarray(prior[:, n:]) + pulled[1:]
-    return samples, pulled[0], len(iterations)
+    state = (jnp.zeros_like(rhs), rhs, rhs, jnp.vdot(rhs, rhs), 0)
+    w, _, _, _, k = jax.lax.while_loop(running, step, state)
+    return w, k
 
 
 def projected_sampler_cost(
@@ -210,21 +231,24 @@ def measure_one(method: str, n_train: int, setting: dict, out: Path) -> dict:
             spec, dataset, s["noise"], s["draws"], s["seed"], s["tol"]
         )
         extra["iterations"] = iters
-    elif n_train > s["sampler_run_max_n"]:
+    elif method == "sampler" and n_train > s["sampler_run_max_n"]:
         projected = s["projected_steps"][str(n_train)]
         wall = projected_sampler_cost(spec.replace(heads=s["heads"]), dataset, s, projected)
         report = {"n_train": n_train, "n_test": s["n_test"], "wall_s": wall, "projected": True}
         report["peak_mb"] = _peak_mb()
         return report | {"peak_above_start_mb": report["peak_mb"] - before, "steps": projected}
     else:
+        linear = {"linearised": True, "dtype": s["linearised_dtype"]}
+        heads = s["linearised_heads"] if method == "linearised" else s["heads"]
         found = sampling.converged_posterior_samples(
-            spec.replace(heads=s["heads"]),
+            spec.replace(heads=heads),
             dataset,
-            heads=s["heads"],
-            seeds=s["draws"] // s["heads"],
+            heads=heads,
+            seeds=s["draws"] // heads,
             noise=s["noise"],
             seed=s["seed"],
             tol=s["tol"],
+            **(linear if method == "linearised" else {}),
         )
         samples, mean = found.samples, found.mean
         extra |= {"steps": found.steps.tolist(), "converged": found.converged}
@@ -326,6 +350,8 @@ def run(setting: dict = SETTING, out: Path | None = None, log=print, resume: boo
     pairs = {
         "sampler_vs_exact": ("exact", "sampler"),
         "sampler_vs_pathwise": ("pathwise", "sampler"),
+        "linearised_vs_exact": ("exact", "linearised"),
+        "linearised_vs_pathwise": ("pathwise", "linearised"),
     }
     cross = {
         name: crossover(ok[a], ok[b]) if len(ok[a]) > 1 and len(ok[b]) > 1 else None
@@ -358,6 +384,7 @@ def plot(results: dict, name: str = "bench_scaling_time_memory") -> plt.Figure:
         "exact": "exact (Cholesky)",
         "pathwise": "pathwise CG",
         "sampler": "Bayesian-RND sampler",
+        "linearised": f"sampler, linearised ({results['setting']['linearised_dtype']})",
     }
     for i, (method, runs) in enumerate(results["scaling"].items()):
         for projected in (False, True):
