@@ -293,17 +293,20 @@ def accuracy(method: str, n_train: int, out: Path) -> dict:
 
 
 def crossover(small: list[dict], large: list[dict]) -> float | None:
-    """Training-set size where the fitted wall-time laws of two methods cross, or None.
+    """Training-set size where ``large``'s fitted wall-time law overtakes ``small``'s, or None.
 
-    ``small`` is the method that is faster at small sizes; the laws are power laws
-    fitted to the measured sizes (:func:`rndlib.metrics.power_law_fit`). None if
-    ``large`` does not grow more slowly, i.e. never overtakes.
+    The laws are power laws fitted to the measured sizes
+    (:func:`rndlib.metrics.power_law_fit`). None if ``large`` never overtakes: it grows no
+    more slowly, or its law is already the faster one at the smallest size either method
+    was measured at (the laws' crossing lies below the measurements).
     """
     fit_a = metrics.power_law_fit([r["n_train"] for r in small], [r["wall_s"] for r in small])
     fit_b = metrics.power_law_fit([r["n_train"] for r in large], [r["wall_s"] for r in large])
     if fit_b.slope >= fit_a.slope:
         return None
-    return float((fit_b.scale / fit_a.scale) ** (1.0 / (fit_a.slope - fit_b.slope)))
+    n_cross = float((fit_b.scale / fit_a.scale) ** (1.0 / (fit_a.slope - fit_b.slope)))
+    smallest = min(r["n_train"] for r in small + large)
+    return n_cross if n_cross > smallest else None
 
 
 def projected_steps(runs: list[dict], n_train: int) -> list[int]:

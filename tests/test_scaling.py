@@ -59,11 +59,13 @@ def test_pathwise_samples_condition_the_empirical_ntk_prior(small):
 
 
 def test_crossover_of_two_power_laws():
-    n = np.array([100.0, 1000.0, 10000.0])
+    n = np.array([10.0, 100.0, 1000.0, 10000.0])
     cubic = [{"n_train": k, "wall_s": 1e-6 * k**3} for k in n]
     linear = [{"n_train": k, "wall_s": 1e-3 * k**1.5} for k in n]
     assert scaling.crossover(cubic, linear) == pytest.approx(100.0)
     assert scaling.crossover(linear, cubic) is None
+    faster = [{"n_train": k, "wall_s": 1e-6 * k**1.5} for k in n]  # faster from the start
+    assert scaling.crossover(cubic, faster) is None
 
 
 def test_projected_steps_follow_the_fitted_law():
