@@ -50,7 +50,7 @@ figures-quick: $(STAMP) ## run every notebook with quick parameters into build/q
 timings: $(STAMP) ## every notebook quick (into build/timings), then full (in place), each timed: data/results/timings.json
 	$(PY) -m rndlib.pipeline --timings $(NOTEBOOKS)
 
-bench: $(STAMP) ## time RND, ensembles and the exact GP, then posterior sampling up to N = 50,000 (about 50 min): data/results/bench*.json, figures/bench_*
+bench: $(STAMP) ## time RND, ensembles and the exact GP, then posterior sampling up to N = 50,000 (about 2 h): data/results/bench*.json, figures/bench_*
 	RNDLIB_OUTPUT_DIR=$(CURDIR) $(PY) -m rndlib.bench
 	RNDLIB_OUTPUT_DIR=$(CURDIR) $(PY) -m rndlib.scaling
 

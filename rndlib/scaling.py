@@ -389,7 +389,8 @@ def plot(results: dict, name: str = "bench_scaling_time_memory") -> plt.Figure:
         "sampler": "Bayesian-RND sampler",
         "linearised": f"sampler, linearised ({results['setting']['linearised_dtype']})",
     }
-    for i, (method, runs) in enumerate(results["scaling"].items()):
+    for method, runs in results["scaling"].items():
+        i = METHODS.index(method)  # one colour per method, whatever the order of the file
         for projected in (False, True):
             kept = [r for r in runs if "failed" not in r and bool(r.get("projected")) == projected]
             if not kept:
@@ -403,9 +404,11 @@ def plot(results: dict, name: str = "bench_scaling_time_memory") -> plt.Figure:
     for pair, n_cross in results["crossover_n"].items():
         if n_cross is not None:
             left.axvline(n_cross, color="grey", ls=":", lw=1)
-            left.annotate(
-                pair.replace("_", " "),
-                (n_cross, left.get_ylim()[0]),
+            left.text(
+                n_cross,
+                0.03,
+                pair.replace("_", " ") + " (fitted laws)",
+                transform=left.get_xaxis_transform(),
                 rotation=90,
                 fontsize=7,
                 va="bottom",
