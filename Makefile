@@ -4,8 +4,13 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DELETE_ON_ERROR:
 
-PYTHON ?= python3
-VENV := .venv
+# The Pythons the lock installs on (pyproject.toml's [tool.rndlib] pythons; a test checks).
+PYTHONS := 3.11 3.12 3.13
+# python3 when it is one of them, else the newest python3.X of them that runs.
+PYTHON ?= $(shell for p in python3 $(foreach v,$(PYTHONS),python$(v)); do \
+  v=$$($$p -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) && \
+  case " $(PYTHONS) " in (*" $$v "*) echo $$p; exit;; esac; done)
+VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCK := .ci/requirements.lock
@@ -14,19 +19,22 @@ LAB_STAMP := $(VENV)/.lab-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 QUICK_DIR := build/quick
 
-.PHONY: help env lab figures figures-quick timings bench test unit test-jax lint clean lock
+.PHONY: help env lab figures figures-quick timings bench seeds test unit test-jax lint clean lock wheels
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_%./-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-34s\033[0m %s\n", $$1, $$2}'
 
 $(STAMP): $(LOCK) pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
-	  echo "The lock is for Python 3.11; '$(PYTHON)' is $$($(PYTHON) --version 2>/dev/null || echo 'not found')."; \
-	  echo "Install Python 3.11 and run, e.g., make $(MAKECMDGOALS) PYTHON=python3.11"; exit 1; }
+	@v=$$($(or $(PYTHON),python3) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	case " $(PYTHONS) " in *" $$v "*) ;; *) \
+	  echo "The lock installs on Python $(PYTHONS); found '$(or $(PYTHON),none)'$${v:+ (Python $$v)}."; \
+	  echo "Install one of them, or name it: make $(or $(MAKECMDGOALS),env) PYTHON=/path/to/python3.13"; \
+	  exit 1;; esac
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --no-deps --disable-pip-version-check -r $(LOCK)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation --disable-pip-version-check -e .
+	$(PY) -m neural_tangents_compat  # import neural_tangents in any order (a start-up hook)
 	touch $@
 
 env: $(STAMP) ## create the pinned virtual environment in .venv (once; again when the lock changes)
@@ -65,11 +73,14 @@ test-jax: ## unit tests on another jax, unlocked, in build/: make test-jax [JAX=
 	$(PYTHON) .ci/try_jax.py $(JAX)
 
 lint: $(STAMP) ## ruff over rndlib, tests and the notebooks
-	$(VENV)/bin/ruff check rndlib tests notebooks .ci
-	$(VENV)/bin/ruff format --check rndlib tests notebooks .ci
+	$(VENV)/bin/ruff check rndlib neural_tangents_compat.py tests notebooks .ci
+	$(VENV)/bin/ruff format --check rndlib neural_tangents_compat.py tests notebooks .ci
 
-lock: ## re-resolve pyproject.toml's requirements into .ci/requirements.lock and environment.yml
+lock: ## re-resolve the requirements into .ci/requirements.lock and environment.yml, then check wheels per platform
 	$(PYTHON) .ci/lock.py
+
+wheels: ## check that every pin has a wheel for each supported Python and platform (no re-resolve)
+	$(PYTHON) .ci/lock.py --wheels-only
 
 clean: ## remove build/ and caches (keeps .venv)
 	rm -rf build .pytest_cache .ruff_cache

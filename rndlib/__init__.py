@@ -1,16 +1,15 @@
 """rndlib: the theory and training code behind the rnd-equivalence notebooks.
 
 One module per concept: ``paths``, ``data``, ``validate``, ``models``, ``theory``, ``sampling``,
-``train``, ``convergence``, ``scaling``, ``metrics``, ``checks``, ``plotting``, ``pipeline``
-(papermill) and ``compat``
-(neural-tangents without TensorFlow). Importing the package switches JAX to float64, which
-every identity checked here is computed in, and lets neural-tangents import without
-TensorFlow (:func:`rndlib.compat.install`): import rndlib before neural_tangents.
+``train``, ``convergence``, ``scaling``, ``bench``, ``metrics``, ``checks``, ``plotting`` and
+``pipeline`` (papermill). Importing the package switches JAX to float64, which every identity
+checked here is computed in, and imports neural-tangents without TensorFlow
+(:func:`neural_tangents_compat.install`, a top-level module of this distribution).
 """
 
-from rndlib import compat
+import neural_tangents_compat
 
-compat.install()
+neural_tangents_compat.install()
 
 import jax  # noqa: E402
 
