@@ -7,6 +7,11 @@ from draws of N(0, C)") is checked by statistics that weigh every test input fai
   per-input variance z-scores (:func:`rndlib.metrics.variance_zscores`). Each input counts
   alike, whether its variance is 1e-4 (next to the data) or 10 (far from it). ``mean_z``
   sees a bias of the whole profile (two-sided); ``mean_z2``, a profile of the wrong shape.
+  :func:`variance_check` with ``decorrelated=True`` adds ``decorrelated_z``: the mean
+  z-score at the inputs whose squared correlations are below ``PROFILE_R2`` (two-sided).
+  On a smooth profile the inputs move together, so ``mean_z`` has a wide null and a
+  variance off by one factor everywhere shifts it by only a few of its standard
+  deviations; at weakly correlated inputs the same shift is larger against its null.
 * ``whitened_lrt`` (when the draws themselves are given): the Gaussian likelihood-ratio
   statistic ``tr S - log det S - k`` of the sample covariance ``S`` of the draws at
   ``k`` decorrelated inputs (:func:`rndlib.metrics.decorrelated_points`), whitened by
@@ -30,10 +35,18 @@ moment-matched normal (``mean_z``) or gamma (the others) fit to it gives p-value
 its far tail. A check passes when its smallest p-value, Bonferroni-corrected for its
 number of statistics, is above its ``level``; its false-alarm rate is then at most
 ``level``. A check is only a check if it rejects plausible wrong answers (decoys) at
-the same level; each check's ``report()`` records the verdict.
+the same level; each check's ``report()`` records the verdict, and
+:mod:`rndlib.power` simulates how often it rejects each decoy, and the truth.
+
+Every check refuses what it cannot judge, with a ValueError naming the argument:
+non-finite draws or estimates, a covariance that is not symmetric positive
+semi-definite (within ``SYMMETRY_RTOL`` and ``PSD_RTOL``), labels that are not binary,
+an empty set of statistics, a level outside (0, 1).
 """
 
+import dataclasses
 import hashlib
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -47,6 +60,14 @@ DECORRELATED_R2 = 0.1
 #: about 1e-3 an eigenvalue of a finite network's covariance is within its kernel's
 #: finite-width fluctuation, which whitening would then amplify.
 LEADING_FLOOR = 1e-3
+#: Inputs of ``decorrelated_z``: pairwise squared correlations under C below this (as the
+#: chi-squared law's inputs; on the 1D profile of notebook 02, 8 inputs).
+PROFILE_R2 = 0.5
+#: A covariance is symmetric if ``max |C - C^T|`` is at most this times ``max |C|``...
+SYMMETRY_RTOL = 1e-8
+#: ... and positive semi-definite if no eigenvalue is below ``-PSD_RTOL`` times the largest
+#: (float64 round-off of an ill-conditioned posterior covariance stays far below it).
+PSD_RTOL = 1e-6
 
 
 class NullTest(NamedTuple):
@@ -58,16 +79,29 @@ class NullTest(NamedTuple):
     q99: float
 
 
-class Check(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class Check:
     """Statistics of one set of estimates against one reference covariance.
 
     ``scale`` is the constant the reference was multiplied by (1 unless fitted: the
     most favourable constant for a decoy such as ``c * S_T[K]``).
+
+    Raises:
+        ValueError: for no statistics (``tests``), a statistic or p-value that is not
+            finite (naming it), or a level outside (0, 1).
     """
 
     tests: dict[str, NullTest]
     level: float
     scale: float = 1.0
+
+    def __post_init__(self):
+        if not self.tests:
+            raise ValueError("tests must hold at least one statistic, got none")
+        for name, t in self.tests.items():
+            if not (np.isfinite(t.statistic) and np.isfinite(t.pvalue)):
+                raise ValueError(f"tests[{name!r}] is not finite: {t.statistic}, p = {t.pvalue}")
+        _check_level(self.level)
 
     @property
     def pvalue(self) -> float:
@@ -99,20 +133,92 @@ class Check(NamedTuple):
         }
 
 
-def _root(cov: np.ndarray) -> np.ndarray:
-    """A low-rank square root of a PSD matrix (float64): ``root @ root.T`` is ``cov``."""
+#: Results computed from a covariance (square roots, eigendecompositions) and simulated
+#: nulls, by what they depend on: a notebook checks several estimates and decoys against one
+#: covariance, and :mod:`rndlib.power` checks thousands; the costly part is the same each time.
+_MEMO: dict[tuple, object] = {}
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(np.ascontiguousarray(a).tobytes() + str(a.shape).encode())
+    return digest.hexdigest()
+
+
+def _memo(key: tuple, compute: Callable[[], object]):
+    """``compute()``, once per ``key``; arrays are made read-only."""
+    if key not in _MEMO:
+        value = compute()
+        for a in value if isinstance(value, tuple) else (value,):  # NamedTuples too
+            if isinstance(a, np.ndarray):
+                a.setflags(write=False)
+        _MEMO[key] = value
+    return _MEMO[key]
+
+
+class _Spectrum(NamedTuple):
+    """A covariance's digest (its cache key), eigenvalues, eigenvectors and square root."""
+
+    key: str
+    evals: np.ndarray
+    evecs: np.ndarray
+    root: np.ndarray
+
+
+def _spectrum(name: str, cov: object) -> tuple[np.ndarray, _Spectrum]:
+    """``cov`` validated (see :func:`covariance`), and its spectrum (cached)."""
     cov = np.asarray(cov, np.float64)
-    if cov.ndim != 2 or cov.shape[0] != cov.shape[1] or not np.all(np.isfinite(cov)):
-        raise ValueError(f"cov must be a finite square matrix, got shape {cov.shape}")
-    evals, evecs = np.linalg.eigh((cov + cov.T) / 2)
-    keep = evals > 1e-12 * evals[-1]
-    return evecs[:, keep] * np.sqrt(evals[keep])
+    if cov.ndim != 2 or cov.shape[0] != cov.shape[1] or cov.shape[0] == 0:
+        raise ValueError(f"{name} must be a square matrix, got shape {cov.shape}")
+    if not np.all(np.isfinite(cov)):
+        raise ValueError(f"{name} must be finite: {int(np.sum(~np.isfinite(cov)))} entries are not")
+    asymmetry = np.max(np.abs(cov - cov.T))
+    if asymmetry > SYMMETRY_RTOL * np.max(np.abs(cov)):
+        raise ValueError(f"{name} must be symmetric: max |C - C^T| = {asymmetry:.3g}")
+
+    def compute():
+        evals, evecs = np.linalg.eigh((cov + cov.T) / 2)
+        keep = evals > 1e-12 * evals[-1]
+        return _Spectrum(key, evals, evecs, evecs[:, keep] * np.sqrt(evals[keep]))
+
+    key = _digest(cov)
+    spectrum = _memo(("spectrum", key), compute)
+    evals = spectrum.evals
+    if evals[-1] <= 0 or evals[0] < -PSD_RTOL * evals[-1]:
+        raise ValueError(
+            f"{name} must be positive semi-definite: eigenvalues {evals[0]:.3g} to {evals[-1]:.3g}"
+        )
+    return cov, spectrum
 
 
-def _profile_statistics(estimate: np.ndarray, var: np.ndarray, dof: int) -> np.ndarray:
-    """(..., 2): mean and mean square over inputs of the variance z-scores."""
+def covariance(name: str, cov: object) -> np.ndarray:
+    """``cov`` as a float64 array if it is a finite, symmetric, PSD square matrix.
+
+    Raises:
+        ValueError: naming ``name``, with the asymmetry or the smallest eigenvalue found.
+    """
+    return _spectrum(name, cov)[0]
+
+
+def square_root(cov: np.ndarray) -> np.ndarray:
+    """A low-rank square root of a PSD matrix (float64): ``root @ root.T`` is ``cov``."""
+    return _spectrum("cov", cov)[1].root
+
+
+def _decorrelated(cov: np.ndarray, key: str, max_r2: float) -> np.ndarray:
+    """:func:`rndlib.metrics.decorrelated_points` of ``cov`` (digest ``key``; cached)."""
+    return _memo(
+        ("decorrelated", key, max_r2), lambda: metrics.decorrelated_points(cov, max_r2=max_r2)
+    )
+
+
+def _profile_statistics(
+    estimate: np.ndarray, var: np.ndarray, dof: int, keep: np.ndarray
+) -> np.ndarray:
+    """(..., 3): mean and mean square over inputs of the variance z-scores, mean at ``keep``."""
     z = np.clip(metrics.variance_zscores(estimate, var, dof), -40.0, 40.0)
-    return np.stack([z.mean(axis=-1), (z**2).mean(axis=-1)], axis=-1)
+    return np.stack([z.mean(axis=-1), (z**2).mean(axis=-1), z[..., keep].mean(axis=-1)], axis=-1)
 
 
 def _lrt(samples: np.ndarray) -> np.ndarray:
@@ -144,52 +250,46 @@ def _check_level(level: float) -> float:
     return validate.finite("level", level, above=0.0, below=1.0)
 
 
-#: Simulated profile nulls, by covariance (its square root's bytes), dof, repeats and seed:
-#: a notebook checks several estimates and decoys against one covariance, and the null,
-#: the costly part, is the same draws each time.
-_PROFILE_NULLS: dict[tuple, np.ndarray] = {}
+def _profile_null(key: str, root, keep: np.ndarray, dof: int, repeats: int, seed: int):
+    """(repeats, 3) profile statistics of exact draws, in batches to bound memory (cached)."""
+
+    def simulate():
+        var = np.sum(root**2, axis=1)
+        rng = np.random.default_rng(seed)
+        out, batch = [], max(1, 2_000_000 // (dof * root.shape[1]))
+        for start in range(0, repeats, batch):
+            size = min(batch, repeats - start)
+            draws = rng.standard_normal((size, dof, root.shape[1])) @ root.T
+            out.append(_profile_statistics(np.mean(draws**2, axis=1), var, dof, keep))
+        return np.concatenate(out)
+
+    return _memo(("profile", key, tuple(keep), dof, repeats, seed), simulate)
 
 
-def _profile_null(root: np.ndarray, dof: int, repeats: int, seed: int) -> np.ndarray:
-    """(repeats, 2) profile statistics of exact draws, in batches to bound memory (cached)."""
-    key = (hashlib.sha256(root.tobytes()).hexdigest(), root.shape, dof, repeats, seed)
-    if key not in _PROFILE_NULLS:
-        null = _simulate_profile_null(root, dof, repeats, seed)
-        null.setflags(write=False)
-        _PROFILE_NULLS[key] = null
-    return _PROFILE_NULLS[key]
-
-
-def _simulate_profile_null(root: np.ndarray, dof: int, repeats: int, seed: int) -> np.ndarray:
-    var = np.sum(root**2, axis=1)
-    rng = np.random.default_rng(seed)
-    out, batch = [], max(1, 2_000_000 // (dof * root.shape[1]))
-    for start in range(0, repeats, batch):
-        size = min(batch, repeats - start)
-        draws = rng.standard_normal((size, dof, root.shape[1])) @ root.T
-        out.append(_profile_statistics(np.mean(draws**2, axis=1), var, dof))
-    return np.concatenate(out)
-
-
-def _profile_tests(estimate, cov, dof: int, repeats: int, seed: int):
+def _profile_tests(estimate, cov, dof: int, repeats: int, seed: int, decorrelated: bool):
     """Scale -> the profile statistics' tests, against a null simulated once."""
     dof = validate.positive_int("dof", dof)
     repeats = validate.positive_int("repeats", repeats, minimum=50)
-    root = _root(cov)
+    cov, spectrum = _spectrum("cov", cov)
+    root = spectrum.root
     estimate = np.asarray(estimate, np.float64)
     if estimate.shape != (len(root),):
         raise ValueError(f"estimate must have shape ({len(root)},), got {estimate.shape}")
     if not np.all(np.isfinite(estimate)) or np.any(estimate <= 0):
         raise ValueError("estimate must be finite and positive")
-    var = np.diag(np.asarray(cov, np.float64))
-    null = _profile_null(root, dof, repeats, seed)
+    var = np.diag(cov)
+    keep = _decorrelated(cov, spectrum.key, PROFILE_R2)
+    null = _profile_null(spectrum.key, root, keep, dof, repeats, seed)
 
     def tests(scale: float) -> dict[str, NullTest]:
-        stats = _profile_statistics(estimate, scale * var, dof)
-        return {
+        stats = _profile_statistics(estimate, scale * var, dof, keep)
+        found = {
             "mean_z": _null_test(stats[0], null[:, 0], two_sided=True),
             "mean_z2": _null_test(stats[1], null[:, 1], two_sided=False),
         }
+        if decorrelated:
+            found["decorrelated_z"] = _null_test(stats[2], null[:, 2], two_sided=True)
+        return found
 
     return tests, float(np.mean(estimate / var))
 
@@ -217,13 +317,15 @@ def variance_check(
     repeats: int = 1000,
     seed: int = 0,
     fit_scale: bool = False,
+    decorrelated: bool = False,
 ) -> Check:
     """Is a variance profile, estimated from ``dof`` Gaussian draws, the diagonal of ``cov``?
 
     ``estimate`` (n,) is a mean of ``dof`` squared zero-mean draws per input (or a
     sample variance with ``dof`` degrees of freedom: the same law). ``cov`` (n, n) is
     the full reference covariance, so that the simulated null has the inputs'
-    correlations. Statistics ``mean_z`` (two-sided) and ``mean_z2`` (upper tail).
+    correlations. Statistics ``mean_z`` (two-sided), ``mean_z2`` (upper tail) and, with
+    ``decorrelated=True``, ``decorrelated_z`` (two-sided; see the module's docstring).
     ``fit_scale=True`` multiplies ``cov`` by the constant most favourable to it (a grid
     search on the p-value): the check then asks whether *any* multiple of ``cov`` fits.
 
@@ -232,8 +334,19 @@ def variance_check(
             non-positive values, or a level outside (0, 1).
     """
     level = _check_level(level)
-    tests, guess = _profile_tests(estimate, cov, dof, repeats, seed)
+    tests, guess = _profile_tests(estimate, cov, dof, repeats, seed, decorrelated)
     return _fitted(tests, level, guess, fit_scale)
+
+
+def _whitened_nulls(draws: int, k: int, n_dirs: int, repeats: int, seed: int):
+    """Nulls of ``whitened_lrt``, ``whitened_scale`` and (``n_dirs`` > 0) ``leading_scale``."""
+    rng = np.random.default_rng(seed + 1)
+    null_white = [rng.standard_normal((100, draws, k)) for _ in range(0, repeats, 100)]
+    lrt_null = np.concatenate([_lrt(w) for w in null_white])
+    scale_null = np.concatenate([np.mean(w**2, axis=(1, 2)) for w in null_white])
+    # a mean of n_dirs * draws independent chi^2_1 under the claim: its exact law
+    leading = rng.chisquare(n_dirs * draws, repeats) / (n_dirs * draws) if n_dirs else None
+    return lrt_null, scale_null, leading
 
 
 def covariance_check(
@@ -246,42 +359,40 @@ def covariance_check(
     seed: int = 0,
     fit_scale: bool = False,
     leading: bool = False,
+    max_r2: float = DECORRELATED_R2,
 ) -> Check:
     """Are ``samples`` (draws, n) i.i.d. draws of N(mean, cov)? Mean known (zero if not given).
 
     The profile statistics of :func:`variance_check` on the mean of the squared
     deviations, plus ``whitened_scale`` and ``whitened_lrt`` at the inputs whose
-    correlations under ``cov`` have squares below ``DECORRELATED_R2`` (at most a quarter
+    correlations under ``cov`` have squares below ``max_r2`` (at most a quarter
     as many as the draws, so that the sample covariance there is well determined), and
     with ``leading=True`` also ``leading_scale`` (see the module's docstring).
     """
     level = _check_level(level)
-    samples = np.asarray(samples, np.float64)
-    cov = np.asarray(cov, np.float64)
-    if samples.ndim != 2 or cov.ndim != 2 or samples.shape[1] != len(cov):
-        raise ValueError(f"samples must have shape (draws, {len(cov)}), got {samples.shape}")
-    if not np.all(np.isfinite(samples)):
-        raise ValueError("samples has non-finite entries")
+    cov, spectrum = _spectrum("cov", cov)
+    samples = validate.array("samples", samples, ("draws", len(cov)))
     draws = samples.shape[0]
     if draws < 8:
         raise ValueError(f"samples must hold at least 8 draws, got {draws}")
-    centred = samples - (0.0 if mean is None else np.asarray(mean, np.float64))
-    profile, guess = _profile_tests(np.mean(centred**2, axis=0), cov, draws, repeats, seed)
-    keep = metrics.decorrelated_points(cov, max_r2=DECORRELATED_R2)
+    centred = samples - (0.0 if mean is None else validate.array("mean", mean, (len(cov),)))
+    profile, guess = _profile_tests(
+        np.mean(centred**2, axis=0), cov, draws, repeats, seed, decorrelated=False
+    )
+    max_r2 = validate.finite("max_r2", max_r2, above=0.0, below=1.0)
+    keep = _decorrelated(cov, spectrum.key, max_r2)
     keep = keep[:: -(-len(keep) // (draws // 4))]  # at most a quarter as many as the draws
     evals, evecs = np.linalg.eigh(cov[np.ix_(keep, keep)])
     white = centred[:, keep] @ (evecs / np.sqrt(evals))
-    k = len(keep)
-    rng = np.random.default_rng(seed + 1)
-    null_white = [rng.standard_normal((100, draws, k)) for _ in range(0, repeats, 100)]
-    lrt_null = np.concatenate([_lrt(w) for w in null_white])
-    scale_null = np.concatenate([np.mean(w**2, axis=(1, 2)) for w in null_white])
+    n_dirs = 0
     if leading:
-        evals, evecs = np.linalg.eigh((cov + cov.T) / 2)
+        evals, evecs = spectrum.evals, spectrum.evecs
         n_dirs = max(1, min(int(np.sum(evals > LEADING_FLOOR * evals[-1])), draws // 8))
         top = centred @ (evecs[:, -n_dirs:] / np.sqrt(evals[-n_dirs:]))
-        # a mean of n_dirs * draws independent chi^2_1 under the claim: its exact law
-        leading_null = rng.chisquare(n_dirs * draws, repeats) / (n_dirs * draws)
+    lrt_null, scale_null, leading_null = _memo(
+        ("whitened", draws, len(keep), n_dirs, repeats, seed),
+        lambda: _whitened_nulls(draws, len(keep), n_dirs, repeats, seed),
+    )
 
     def tests(scale: float) -> dict[str, NullTest]:
         rescaled = white / np.sqrt(scale)
@@ -321,21 +432,16 @@ def _ks_two_sample(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.max(np.abs(ecdf_a - ecdf_b), axis=-1)
 
 
-def _normalised_estimates(estimates, cov: np.ndarray, dof: int, name: str, max_r2: float):
+def _normalised_estimates(estimates, cov, key: str, dof: int, name: str, max_r2: float):
     """``dof * estimate / variance`` at the decorrelated inputs of ``cov``, and those inputs."""
-    cov = np.asarray(cov, np.float64)
-    estimates = np.asarray(estimates, np.float64)
-    if estimates.ndim != 2 or estimates.shape[1] != len(cov):
-        raise ValueError(f"{name} must have shape (networks, {len(cov)}), got {estimates.shape}")
-    if not np.all(np.isfinite(estimates)):
-        raise ValueError(f"{name} has non-finite entries")
-    keep = metrics.decorrelated_points(cov, max_r2=max_r2)
+    estimates = validate.array(name, estimates, ("networks", len(cov)))
+    keep = _decorrelated(cov, key, max_r2)
     return dof * estimates[:, keep] / np.diag(cov)[keep], keep
 
 
 def _exact_estimates(cov_kept: np.ndarray, networks: int, dof: int, repeats: int, rng):
     """(repeats, networks * k): ``dof * mean of dof squared exact draws / variance``."""
-    root = _root(cov_kept)
+    root = square_root(cov_kept)
     draws = rng.standard_normal((repeats, networks, dof, root.shape[1])) @ root.T
     return (dof * np.mean(draws**2, axis=2) / np.diag(cov_kept)).reshape(repeats, -1)
 
@@ -370,21 +476,28 @@ def chi2_law_check(
     dof = validate.positive_int("dof", dof)
     repeats = validate.positive_int("repeats", repeats, minimum=50)
     max_r2 = validate.finite("max_r2", max_r2, above=0.0, below=1.0)
-    values, keep = _normalised_estimates(estimates, cov, dof, "estimates", max_r2)
-    cov_kept = np.asarray(cov, np.float64)[np.ix_(keep, keep)]
-    rng = np.random.default_rng(seed)
-    null = _exact_estimates(cov_kept, len(values), dof, repeats, rng)
-    tests = {
-        "ad_chi2": _null_test(_ad_chi2(values.ravel(), dof), _ad_chi2(null, dof), False),
-    }
+    cov, spectrum = _spectrum("cov", cov)
+    values, keep = _normalised_estimates(estimates, cov, spectrum.key, dof, "estimates", max_r2)
+    others = None
     if other is not None:
-        others, _ = _normalised_estimates(other, cov, dof, "other", max_r2)
+        others = _normalised_estimates(other, cov, spectrum.key, dof, "other", max_r2)[0]
+    cov_kept = cov[np.ix_(keep, keep)]
+
+    def simulate():
+        rng = np.random.default_rng(seed)
+        null = _exact_estimates(cov_kept, len(values), dof, repeats, rng)
+        if others is None:
+            return _ad_chi2(null, dof), None
         null_other = _exact_estimates(cov_kept, len(others), dof, repeats, rng)
-        tests["ks_two_sample"] = _null_test(
-            _ks_two_sample(values.ravel(), others.ravel()),
-            _ks_two_sample(null, null_other),
-            two_sided=False,
-        )
+        return _ad_chi2(null, dof), _ks_two_sample(null, null_other)
+
+    n_other = 0 if others is None else len(others)
+    key = ("law", _digest(cov_kept), len(values), n_other, dof, repeats, seed)
+    ad_null, ks_null = _memo(key, simulate)
+    tests = {"ad_chi2": _null_test(_ad_chi2(values.ravel(), dof), ad_null, False)}
+    if others is not None:
+        statistic = _ks_two_sample(values.ravel(), others.ravel())
+        tests["ks_two_sample"] = _null_test(statistic, ks_null, two_sided=False)
     return Check(tests, level)
 
 
@@ -395,10 +508,11 @@ def _whitened_heads(errors: np.ndarray, cov: np.ndarray) -> np.ndarray:
     for every head: a variance that is off in one direction (a finite network's kernel)
     then neither dominates the correlations nor makes two heads look alike.
     """
-    errors = np.asarray(errors, np.float64)
-    if errors.ndim != 3 or errors.shape[1] != len(cov) or errors.shape[2] < 2:
-        raise ValueError(f"errors must have shape (networks, {len(cov)}, heads >= 2)")
-    evals, evecs = np.linalg.eigh(np.asarray(cov, np.float64))
+    cov, spectrum = _spectrum("cov", cov)
+    errors = validate.array("errors", errors, ("networks", len(cov), "heads"))
+    if errors.shape[2] < 2:
+        raise ValueError(f"errors must have at least 2 heads, got shape {errors.shape}")
+    evals, evecs = spectrum.evals, spectrum.evecs
     keep = evals > LEADING_FLOOR * evals[-1]
     return _standardised(np.einsum("snk,nm->smk", errors, evecs[:, keep]))
 
@@ -449,17 +563,22 @@ def head_independence_check(
     """
     level = _check_level(level)
     repeats = validate.positive_int("repeats", repeats, minimum=50)
-    errors = np.asarray(errors, np.float64)
     white = _whitened_heads(errors, cov)
-    networks, heads = errors.shape[0], errors.shape[2]
-    rng = np.random.default_rng(seed)
-    null = _standardised(rng.standard_normal((repeats, networks, len(white) // networks, heads)))
-    found, null_corr = _offdiagonal_correlations(white[None])[0], _offdiagonal_correlations(null)
+    networks, heads = np.shape(errors)[0], np.shape(errors)[2]
+
+    def simulate():
+        rng = np.random.default_rng(seed)
+        shape = (repeats, networks, len(white) // networks, heads)
+        corr = _offdiagonal_correlations(_standardised(rng.standard_normal(shape)))
+        return np.max(np.abs(corr), axis=-1), np.mean(corr**2, axis=-1)
+
+    null_max, null_mean = _memo(("heads", len(white), networks, heads, repeats, seed), simulate)
+    found = _offdiagonal_correlations(white[None])[0]
     tests = {
-        "max_head_corr": (np.max(np.abs(found)), np.max(np.abs(null_corr), axis=-1)),
-        "mean_head_corr2": (np.mean(found**2), np.mean(null_corr**2, axis=-1)),
+        "max_head_corr": _null_test(np.max(np.abs(found)), null_max, two_sided=False),
+        "mean_head_corr2": _null_test(np.mean(found**2), null_mean, two_sided=False),
     }
-    return Check({k: _null_test(v, n, two_sided=False) for k, (v, n) in tests.items()}, level)
+    return Check(tests, level)
 
 
 def head_independence_over_time(
@@ -473,8 +592,13 @@ def head_independence_over_time(
     then. One check, Bonferroni-corrected over both statistics at every step; its tests
     are named ``"t=<t> <statistic>"``.
     """
+    if not covariances:
+        raise ValueError("covariances must name at least one step, got none")
+    paths = validate.array("paths", paths, ("networks", "steps", "n", "heads"))
     tests = {}
     for t, cov in covariances.items():
+        if not 0 <= t < paths.shape[1]:
+            raise ValueError(f"covariances names step {t}, but paths has {paths.shape[1]} steps")
         found = head_independence_check(paths[:, t], cov, level=level, seed=seed)
         tests |= {f"t={t} {name}": test for name, test in found.tests.items()}
     return Check(tests, _check_level(level))
@@ -495,27 +619,19 @@ def _variance_scores(root: np.ndarray, dof: int, size: int, rng) -> np.ndarray:
     return out
 
 
-#: Simulated AUROC-gap nulls, by covariances, labels, dofs, repeats and seed: the truth and
-#: its decoys are checked against one null.
-_AUROC_NULLS: dict[tuple, np.ndarray] = {}
-
-
 def _auroc_gap_null(roots, labels, dof_a: int, dof_b: int, repeats: int, seed: int):
     """(repeats,) mean over splits of AUROC(a) - AUROC(b) for exact variance estimates."""
-    digest = hashlib.sha256()
-    for root, positive in zip(roots, labels, strict=True):
-        digest.update(root.tobytes() + positive.tobytes())
-    key = (digest.hexdigest(), dof_a, dof_b, repeats, seed)
-    if key not in _AUROC_NULLS:
+
+    def simulate():
         rng = np.random.default_rng(seed)
         null = np.zeros(repeats)
         for root, positive in zip(roots, labels, strict=True):
             null += metrics.auroc(_variance_scores(root, dof_a, repeats, rng), positive)
             null -= metrics.auroc(_variance_scores(root, dof_b, repeats, rng), positive)
-        null /= len(roots)
-        null.setflags(write=False)
-        _AUROC_NULLS[key] = null
-    return _AUROC_NULLS[key]
+        return null / len(roots)
+
+    key = ("auroc", _digest(*roots, *labels), dof_a, dof_b, repeats, seed)
+    return _memo(key, simulate)
 
 
 def auroc_gap_check(
@@ -553,9 +669,12 @@ def auroc_gap_check(
         raise ValueError("scores_a, scores_b, covs and labels must have one entry per split")
     roots, positives, gap = [], [], 0.0
     for s, (a, b, cov, positive) in enumerate(zip(scores_a, scores_b, covs, labels, strict=True)):
-        roots.append(_root(cov))
-        positives.append(np.asarray(positive, bool))
-        if positives[-1].shape != (len(cov),) or positives[-1].all() or not positives[-1].any():
+        roots.append(square_root(covariance(f"covs[{s}]", cov)))
+        positive = np.asarray(positive)
+        if positive.shape != (len(cov),) or not np.all((positive == 0) | (positive == 1)):
+            raise ValueError(f"labels[{s}] must be {len(cov)} binary labels (0/1 or bool)")
+        positives.append(positive.astype(bool))
+        if positives[-1].all() or not positives[-1].any():
             raise ValueError(f"labels[{s}] must mark both classes among {len(cov)} inputs")
         for name, x in (("scores_a", a), ("scores_b", b)):
             if np.shape(x) != (len(cov),) or not np.all(np.isfinite(x)):

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import neural_tangents as nt
 import numpy as np
 import optax
+import scipy.linalg
 
 from rndlib import models, theory, validate
 from rndlib.data import Dataset
@@ -576,8 +577,10 @@ class VarianceEstimate(NamedTuple):
     over members or heads and test inputs, ``e`` the networks' outputs (RND: errors).
     ``path`` (seeds, steps + 1, n_record, heads): RND's errors (not divided by the
     constant) at the recorded test inputs after 0, 1, ..., ``steps`` steps, if asked for.
-    ``errors`` (seeds, n_test, heads): RND's errors themselves after training (None for
-    ensembles).
+    ``errors`` (seeds, n_test, dof): draws whose mean square is ``trained`` times the
+    constant: RND's errors themselves after training, and for ensembles the Helmert
+    contrasts of each ensemble's members (``dof = members - 1`` orthonormal contrasts of
+    i.i.d. members are i.i.d. N(0, S_T[K]) draws, whatever the mean).
     """
 
     analytic: np.ndarray
@@ -669,8 +672,16 @@ def ensemble_variance(
         by_seed(fT_train - dataset.y_train), by_seed(f0_train - dataset.y_train)
     )
     draw_gap = np.sqrt(_residual_left(by_seed(f_trained - f_lemma), by_seed(f_lemma)))
+    contrasts = np.einsum("km,smn->snk", scipy.linalg.helmert(members), by_seed(f_trained))
     return VarianceEstimate(
-        analytic, variance(f_trained), variance(f_lemma), members - 1, lr, residual, draw_gap
+        analytic,
+        variance(f_trained),
+        variance(f_lemma),
+        members - 1,
+        lr,
+        residual,
+        draw_gap,
+        errors=contrasts,
     )
 
 

@@ -109,7 +109,7 @@ def test_report_is_json_ready_and_names_every_statistic():
         ),
         (
             lambda c: checks.covariance_check(np.full((9, 40), np.nan), c, level=0.01, repeats=300),
-            "non-finite",
+            "samples must be finite",
         ),
     ],
 )
@@ -219,19 +219,28 @@ def test_head_independence_over_time_names_each_step_and_corrects_for_all():
     assert check.pvalue == min(1.0, 4 * min(t.pvalue for t in check.tests.values()))
 
 
-def test_profile_nulls_are_simulated_once_per_covariance_and_reused_unchanged():
+def test_nulls_are_simulated_once_per_covariance_and_reused_unchanged():
     cov = _cov()
     estimate = np.mean(_draws(cov, 32, 5) ** 2, axis=0)
-    checks._PROFILE_NULLS.clear()
+    checks._MEMO.clear()
+
+    def profiles():
+        return [k for k in checks._MEMO if k[0] == "profile"]
+
     first = checks.variance_check(estimate, cov, 32, level=0.01, repeats=100)
-    assert len(checks._PROFILE_NULLS) == 1
+    assert len(profiles()) == 1
+    cached = dict(checks._MEMO)
     again = checks.variance_check(1.5 * estimate, cov, 32, level=0.01, repeats=100)
-    assert len(checks._PROFILE_NULLS) == 1
-    fresh = checks._simulate_profile_null(checks._root(cov), 32, 100, 0)
-    np.testing.assert_array_equal(next(iter(checks._PROFILE_NULLS.values())), fresh)
+    assert checks._MEMO.keys() == cached.keys()  # nothing recomputed
+    assert all(checks._MEMO[k] is v for k, v in cached.items())
     assert first.tests["mean_z"].null_mean == again.tests["mean_z"].null_mean
+    checks._MEMO.clear()
+    fresh = checks.variance_check(1.5 * estimate, cov, 32, level=0.01, repeats=100)
+    assert fresh == again  # the same null, simulated anew
     checks.variance_check(estimate, 2 * cov, 32, level=0.01, repeats=100)
-    assert len(checks._PROFILE_NULLS) == 2
+    assert len(profiles()) == 2
+    with pytest.raises(ValueError, match="read-only"):
+        checks._MEMO[profiles()[0]][0, 0] = 0.0
 
 
 def _ood_splits(n: int = 120, splits: int = 2):
@@ -281,3 +290,98 @@ def test_auroc_gap_check_names_bad_arguments():
         checks.auroc_gap_check(good, [good[0][:-1]], covs, labels, 4, 4, level=0.01)
     with pytest.raises(ValueError, match="dof_a"):
         checks.auroc_gap_check(good, good, covs, labels, 0, 4, level=0.01)
+
+
+def _not_psd() -> np.ndarray:
+    """A symmetric matrix with correlation 2 between two inputs: eigenvalues -1 and 3."""
+    return np.array([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _every_check(cov, *, level=0.01, value=1.0, labels=(0, 1, 1)):
+    """Each of the five checks (and the per-step one) called with ``cov`` on 3 inputs."""
+    n = len(cov)
+    good = np.eye(n)
+    ok = good if cov is None else cov
+    draws = np.full((16, n), value)
+    return [
+        lambda: checks.variance_check(np.full(n, value), ok, 8, level=level, repeats=60),
+        lambda: checks.covariance_check(draws, ok, level=level, repeats=60),
+        lambda: checks.chi2_law_check(np.full((4, n), value), ok, 2, level=level, repeats=60),
+        lambda: checks.head_independence_check(
+            np.full((4, n, 3), value), ok, level=level, repeats=60
+        ),
+        lambda: checks.head_independence_over_time(
+            np.full((4, 2, n, 3), value), {1: ok}, level=level
+        ),
+        lambda: checks.auroc_gap_check(
+            [np.full(n, value)],
+            [np.ones(n)],
+            [ok],
+            [np.asarray(labels)],
+            4,
+            4,
+            level=level,
+            repeats=60,
+        ),
+    ]
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_no_check_takes_a_covariance_that_is_not_psd(index):
+    with pytest.raises(ValueError, match=r"(cov|covs\[0\]) must be positive semi-definite"):
+        _every_check(_not_psd())[index]()
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_no_check_takes_an_asymmetric_covariance(index):
+    cov = np.eye(3) + np.triu(np.full((3, 3), 0.1), 1)
+    with pytest.raises(ValueError, match=r"must be symmetric"):
+        _every_check(cov)[index]()
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_no_check_takes_nan_draws_or_estimates(index):
+    """All-NaN errors once passed the heads' check with p = 1 (min(1, k * nan) is 1)."""
+    with pytest.raises(ValueError, match=r"finite"):
+        _every_check(np.eye(3), value=np.nan)[index]()
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, -0.1, 1.5, np.nan])
+@pytest.mark.parametrize("index", range(6))
+def test_no_check_takes_a_level_outside_0_1(index, level):
+    with pytest.raises(ValueError, match=r"level must"):
+        _every_check(np.eye(3), level=level)[index]()
+
+
+def test_no_check_takes_a_non_finite_or_mismatched_covariance():
+    with pytest.raises(ValueError, match=r"cov must be finite"):
+        checks.variance_check(np.ones(2), np.array([[1.0, np.nan], [np.nan, 1.0]]), 4, level=0.01)
+    with pytest.raises(ValueError, match=r"cov must be a square matrix"):
+        checks.variance_check(np.ones(2), np.ones((2, 3)), 4, level=0.01)
+
+
+@pytest.mark.parametrize("labels", [(0, 1, 2), (0.5, 1, 0), (True, True, True)])
+def test_auroc_gap_check_takes_only_binary_labels_of_both_classes(labels):
+    with pytest.raises(ValueError, match=r"labels\[0\] must"):
+        _every_check(np.eye(3), labels=labels)[5]()
+
+
+def test_covariance_check_takes_a_finite_mean_of_the_right_shape():
+    cov = np.eye(3)
+    draws = np.random.default_rng(0).standard_normal((16, 3))
+    with pytest.raises(ValueError, match=r"mean must be finite"):
+        checks.covariance_check(draws, cov, np.array([0.0, np.nan, 0.0]), level=0.01)
+    with pytest.raises(ValueError, match=r"mean must have shape"):
+        checks.covariance_check(draws, cov, np.zeros(4), level=0.01)
+
+
+def test_a_check_has_tests_and_finite_ones():
+    with pytest.raises(ValueError, match=r"tests must hold at least one"):
+        checks.Check({}, 0.01)
+    with pytest.raises(ValueError, match=r"covariances must name at least one step"):
+        checks.head_independence_over_time(np.zeros((4, 2, 3, 3)), {}, level=0.01)
+    nan = checks.NullTest(np.nan, np.nan, 1.0, 2.0)
+    with pytest.raises(ValueError, match=r"tests\['x'\] is not finite"):
+        checks.Check({"x": nan}, 0.01)
+    with pytest.raises(ValueError, match=r"covariances names step 5"):
+        checks.head_independence_over_time(np.zeros((4, 2, 3, 3)), {5: np.eye(3)}, level=0.01)

@@ -236,6 +236,10 @@ def test_variance_estimates_have_their_shapes_and_constants(toy):
     rnd = train.rnd_variance(spec, toy, heads=4, **common)
     assert ensemble.trained.shape == rnd.trained.shape == (3, len(toy.x_test))
     assert (ensemble.dof, rnd.dof) == (4, 4)
+    assert ensemble.errors.shape == rnd.errors.shape == (3, len(toy.x_test), 4)
+    # the ensembles' Helmert contrasts: their mean square is the members' sample variance
+    np.testing.assert_allclose(np.mean(ensemble.errors**2, axis=-1), ensemble.trained, rtol=1e-10)
+    np.testing.assert_allclose(np.mean(rnd.errors**2, axis=-1) / 2, rnd.trained, rtol=1e-10)
     # At T = 0 nothing is trained: the lemma is exact and the analytic variance is K(x, x).
     np.testing.assert_allclose(rnd.trained, rnd.lemma, rtol=1e-10)
     np.testing.assert_allclose(ensemble.trained, ensemble.lemma, rtol=1e-10)

@@ -1,0 +1,73 @@
+"""How often a check rejects: its power against each decoy and its false-alarm rate.
+
+A check (:mod:`rndlib.checks`) run once, on the numbers of one run, says whether that run
+passed. Whether the check *can* tell the claim from a plausible wrong answer is a
+property of the check at the run's size, and it is simulated: ``sets`` times, exact
+Gaussian draws of the size and with the input correlations of the run are drawn under
+the truth, summarised as the run summarises its networks, and checked against the decoy's
+claim at the notebook's per-check level. The fraction rejected is the check's power
+against that decoy; against the true claim, it is its false-alarm rate. Each rate comes
+with its exact (Clopper-Pearson) 95% binomial interval.
+
+The checks cache their nulls by covariance and size (:mod:`rndlib.checks`), so that a
+simulated set costs the statistics of one run, not a new null.
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import scipy.stats
+
+from rndlib import checks, validate
+
+
+class Rate(NamedTuple):
+    """A simulated rejection rate, its exact 95% binomial interval and the number of sets."""
+
+    value: float
+    low: float
+    high: float
+    sets: int
+
+    def report(self) -> dict:
+        """A JSON-ready dict: ``value``, ``low``, ``high``, ``sets``."""
+        return self._asdict()
+
+
+def rejection_rate(check: Callable[[np.ndarray], checks.Check], simulated: np.ndarray) -> Rate:
+    """The fraction of simulated sets that ``check`` rejects, with its 95% interval.
+
+    Args:
+        check: returns the check (a :class:`rndlib.checks.Check`) of one simulated set.
+        simulated: the sets, stacked on the first axis (at least 100 of them), drawn at
+            once by :func:`gaussian_draws` or :func:`variance_estimates`.
+    """
+    sets = validate.positive_int("simulated sets", len(simulated), minimum=100)
+    rejected = sum(not check(one).passed for one in simulated)
+    interval = scipy.stats.binomtest(rejected, sets).proportion_ci(0.95, method="exact")
+    return Rate(rejected / sets, float(interval.low), float(interval.high), sets)
+
+
+def gaussian_draws(cov: np.ndarray, shape: tuple[int, ...], rng: np.random.Generator):
+    """Exact draws of N(0, cov), shape ``(*shape, n)``, from ``rng``."""
+    root = checks.square_root(cov)
+    return rng.standard_normal((*shape, root.shape[1])) @ root.T
+
+
+def variance_estimates(
+    cov: np.ndarray, shape: tuple[int, ...], dof: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Means of ``dof`` squared draws of N(0, cov) per input, shape ``(*shape, n)``.
+
+    The law of an RND network's mean squared error over ``dof`` heads, and of an
+    ensemble's sample variance with ``dof`` degrees of freedom: ``diag(cov) chi^2(dof) / dof``
+    at each input, with the inputs' correlations.
+    """
+    dof = validate.positive_int("dof", dof)
+    return np.mean(gaussian_draws(cov, (*shape, dof), rng) ** 2, axis=-2)
+
+
+def within_level(rate: Rate, level: float) -> bool:
+    """Whether a false-alarm rate is consistent with ``level``: its interval reaches it."""
+    return rate.low <= level

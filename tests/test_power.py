@@ -1,0 +1,61 @@
+"""rndlib.power: simulated rejection rates against the binomial law and the checks' own nulls."""
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from rndlib import checks, power
+
+
+def _cov(n: int = 40) -> np.ndarray:
+    """A smooth covariance whose variances span two orders of magnitude, like S_T[C]."""
+    x = np.linspace(-3, 3, n)
+    scale = 0.1 + x**2
+    return np.exp(-0.5 * (x[:, None] - x[None, :]) ** 2) * np.outer(scale, scale) + 1e-6 * np.eye(n)
+
+
+def test_draws_have_the_covariance_and_estimates_the_chi2_law():
+    cov = _cov(6)
+    rng = np.random.default_rng(0)
+    draws = power.gaussian_draws(cov, (20_000,), rng)
+    assert draws.shape == (20_000, 6)
+    np.testing.assert_allclose(np.cov(draws.T), cov, atol=0.05 * np.max(cov))
+    estimates = power.variance_estimates(cov, (20_000,), 4, rng)
+    normalised = 4 * estimates[:, 2] / cov[2, 2]
+    assert scipy.stats.kstest(normalised, scipy.stats.chi2(4).cdf).pvalue > 1e-3
+
+
+def test_false_alarm_rate_is_within_the_level():
+    """The truth checked against itself: rejected at about the level, and within its interval."""
+    cov, level = _cov(), 0.05
+    sims = power.variance_estimates(cov, (1000,), 16, np.random.default_rng(1))
+    rate = power.rejection_rate(
+        lambda e: checks.variance_check(e, cov, 16, level=level, repeats=400), sims
+    )
+    assert rate.sets == 1000 and rate.low <= rate.value <= rate.high
+    assert power.within_level(rate, level) and rate.value < 2 * level
+    ci = scipy.stats.binomtest(round(rate.value * 1000), 1000).proportion_ci(method="exact")
+    assert (rate.low, rate.high) == pytest.approx((ci.low, ci.high))
+
+
+def test_power_against_a_doubled_variance_and_none_against_the_truth():
+    cov, level = _cov(), 0.001
+    sims = power.variance_estimates(cov, (300,), 32, np.random.default_rng(2))
+
+    def rate(factor, decorrelated):
+        return power.rejection_rate(
+            lambda e: checks.variance_check(
+                factor * e, cov, 32, level=level, repeats=400, decorrelated=decorrelated
+            ),
+            sims,
+        )
+
+    doubled, truth = rate(2.0, True), rate(1.0, True)
+    assert doubled.value > 0.95 and doubled.low > 0.9
+    assert truth.value < 0.02
+    assert not power.within_level(doubled, level)  # a rate far above the level is not "within"
+
+
+def test_a_rate_needs_a_hundred_sets():
+    with pytest.raises(ValueError, match=r"simulated sets must be an integer >= 100"):
+        power.rejection_rate(lambda e: None, np.zeros((99, 3)))
