@@ -62,6 +62,10 @@ bench: $(STAMP) ## time RND, ensembles and the exact GP, then posterior sampling
 	RNDLIB_OUTPUT_DIR=$(CURDIR) $(PY) -m rndlib.bench
 	RNDLIB_OUTPUT_DIR=$(CURDIR) $(PY) -m rndlib.scaling
 
+SEEDS ?= 100-119
+seeds: $(STAMP) ## every notebook quick at seeds $(SEEDS) (build/seeds): data/results/seeds.json (resumes)
+	$(PY) -m rndlib.pipeline --seeds $(SEEDS) $(NOTEBOOKS)
+
 test: $(STAMP) ## unit tests, then the whole quick suite of notebooks
 	$(PY) -m pytest
 

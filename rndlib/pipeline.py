@@ -16,11 +16,19 @@ stripped, so an executed notebook changes only where its outputs do.
 quick into build/timings/, then in full, in place (as ``--full``); it writes the
 wall time of each run, with a description of the machine, to
 ``data/results/timings.json``, which the README quotes.
+
+``--seeds 100-119`` (``make seeds``) runs each notebook quick at each of those seeds
+(``-p seed S``), into build/seeds/, and records in ``data/results/seeds.json``, per seed
+and notebook, whether its checks passed and its smallest decoy margin
+``log10(level / p)`` over the decoys of its results file (the reports under a key that
+names decoys; ``None`` where it has none or failed). Entries already there are kept, so
+an interrupted study resumes where it stopped.
 """
 
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import sys
@@ -37,6 +45,7 @@ from rndlib import paths
 
 FAILED = paths.ROOT / "build" / "failed"
 TIMINGS = paths.ROOT / "data" / "results" / "timings.json"
+SEEDS = paths.ROOT / "data" / "results" / "seeds.json"
 
 
 def strip_volatile_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -131,17 +140,69 @@ def timed_runs(notebooks: list[Path]) -> dict[str, Any]:
     return timings
 
 
+def decoy_margin(results: dict[str, Any]) -> float | None:
+    """Smallest ``log10(level / p)`` over the check reports under keys that name decoys."""
+    margins = []
+
+    def walk(node: Any, under_decoys: bool) -> None:
+        if isinstance(node, dict):
+            if under_decoys and {"pvalue", "level", "rejected"} <= node.keys():
+                margins.append(math.log10(node["level"] / max(node["pvalue"], 1e-300)))
+                return
+            for key, value in node.items():
+                walk(value, under_decoys or "decoy" in str(key))
+
+    walk(results, False)
+    return min(margins) if margins else None
+
+
+def seed_runs(notebooks: list[Path], seeds: list[int]) -> dict[str, Any]:
+    """Each notebook quick at each seed (build/seeds/SEED), recorded in seeds.json as it goes."""
+    record = json.loads(SEEDS.read_text()) if SEEDS.exists() else {}
+    for seed in seeds:
+        for notebook in map(Path, notebooks):
+            if notebook.stem in record.get(str(seed), {}):
+                continue
+            output = paths.ROOT / "build" / "seeds" / str(seed)
+            start = time.perf_counter()
+            try:
+                run_notebook(notebook, quick=True, output_dir=output, parameters={"seed": seed})
+            except Exception as error:  # a failed check: recorded, and the study goes on
+                entry = {"passed": False, "min_margin": None, "error": str(error)[-300:]}
+            else:
+                results = json.loads(
+                    (output / "data" / "results" / f"{notebook.stem}.json").read_text()
+                )
+                entry = {"passed": True, "min_margin": decoy_margin(results)}
+            record.setdefault(str(seed), {})[notebook.stem] = entry
+            SEEDS.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+            seconds = time.perf_counter() - start
+            print(f"seed {seed} {notebook.name}: {entry} ({seconds:.0f} s)", flush=True)
+    return record
+
+
+def _seed_range(text: str) -> list[int]:
+    first, _, last = text.partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--full", action="store_true", help="full parameters, in place")
     mode.add_argument("--quick", action="store_true", help="quick parameters, into --output")
     mode.add_argument("--timings", action="store_true", help="both, timed: " + str(TIMINGS.name))
+    mode.add_argument("--seeds", type=_seed_range, help="quick at seeds FIRST-LAST: seeds.json")
     parser.add_argument("--output", type=Path, help="folder for the executed copies (quick runs)")
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
     if args.quick and args.output is None:
         parser.error("--quick needs --output: quick runs never overwrite the committed notebooks")
+    if args.seeds:
+        record = seed_runs(args.notebooks, args.seeds)
+        runs = [e for s in map(str, args.seeds) for e in record[s].values()]
+        print(f"{sum(e['passed'] for e in runs)} of {len(runs)} runs passed; wrote {SEEDS.name}")
+        return 0
     if args.timings:
         timed_runs(args.notebooks)
         print(f"wrote {TIMINGS.relative_to(paths.ROOT)}")

@@ -385,3 +385,19 @@ def test_a_check_has_tests_and_finite_ones():
         checks.Check({"x": nan}, 0.01)
     with pytest.raises(ValueError, match=r"covariances names step 5"):
         checks.head_independence_over_time(np.zeros((4, 2, 3, 3)), {5: np.eye(3)}, level=0.01)
+
+
+def test_the_law_checks_tail_fit_is_conservative_where_a_gamma_fit_is_not():
+    """The Anderson-Darling null's far tail: log-normal (used) against moment-matched gamma."""
+    cov = _cov()
+    keep = checks._decorrelated(cov, checks._digest(cov), 0.5)
+    rng = np.random.default_rng(3)
+    null = checks._ad_chi2(checks._exact_estimates(cov[np.ix_(keep, keep)], 80, 4, 21000, rng), 4)
+    fitted, held_out = null[:1000], null[1000:]
+    level = 2e-4
+
+    def exceeded(lognormal):  # the fraction of true statistics whose p-value is below level
+        p_sorted = [checks._pvalue(v, fitted, False, lognormal) for v in np.sort(held_out)[-60:]]
+        return np.sum(np.array(p_sorted) < level) / len(held_out)  # the tail holds them all
+
+    assert exceeded(lognormal=True) <= level < exceeded(lognormal=False)

@@ -66,6 +66,10 @@ def test_quick_run_passes_its_claim_and_rejects_every_decoy(quick_suite, stem):
         assert all(all(by.values()) for by in results["seed_pass"].values()), results["seed_pass"]
     if stem.startswith("04"):
         assert set(results["variance_ratio"]) == {"value", "se"}
+    if "power" in results:  # simulated power against every decoy, and false alarms
+        assert set(results["power"]) == set(results["decoys"])
+        assert all(r["value"] >= 0.999 and r["sets"] >= 1000 for r in results["power"].values())
+        assert results["false_alarm"]["low"] <= results["per_check_level"]
 
 
 @pytest.mark.notebooks
