@@ -7,11 +7,6 @@ from draws of N(0, C)") is checked by statistics that weigh every test input fai
   per-input variance z-scores (:func:`rndlib.metrics.variance_zscores`). Each input counts
   alike, whether its variance is 1e-4 (next to the data) or 10 (far from it). ``mean_z``
   sees a bias of the whole profile (two-sided); ``mean_z2``, a profile of the wrong shape.
-  :func:`variance_check` with ``decorrelated=True`` adds ``decorrelated_z``: the mean
-  z-score at the inputs whose squared correlations are below ``PROFILE_R2`` (two-sided).
-  On a smooth profile the inputs move together, so ``mean_z`` has a wide null and a
-  variance off by one factor everywhere shifts it by only a few of its standard
-  deviations; at weakly correlated inputs the same shift is larger against its null.
 * ``whitened_lrt`` (when the draws themselves are given): the Gaussian likelihood-ratio
   statistic ``tr S - log det S - k`` of the sample covariance ``S`` of the draws at
   ``k`` decorrelated inputs (:func:`rndlib.metrics.decorrelated_points`), whitened by
@@ -60,9 +55,6 @@ DECORRELATED_R2 = 0.1
 #: about 1e-3 an eigenvalue of a finite network's covariance is within its kernel's
 #: finite-width fluctuation, which whitening would then amplify.
 LEADING_FLOOR = 1e-3
-#: Inputs of ``decorrelated_z``: pairwise squared correlations under C below this (as the
-#: chi-squared law's inputs; on the 1D profile of notebook 02, 8 inputs).
-PROFILE_R2 = 0.5
 #: A covariance is symmetric if ``max |C - C^T|`` is at most this times ``max |C|`` (a
 #: noise-free posterior at condition number 1e10 is asymmetric by about 1e-10 in float64)
 SYMMETRY_RTOL = 1e-6
@@ -214,12 +206,10 @@ def _decorrelated(cov: np.ndarray, key: str, max_r2: float) -> np.ndarray:
     )
 
 
-def _profile_statistics(
-    estimate: np.ndarray, var: np.ndarray, dof: int, keep: np.ndarray
-) -> np.ndarray:
-    """(..., 3): mean and mean square over inputs of the variance z-scores, mean at ``keep``."""
+def _profile_statistics(estimate: np.ndarray, var: np.ndarray, dof: int) -> np.ndarray:
+    """(..., 2): mean and mean square over inputs of the variance z-scores."""
     z = np.clip(metrics.variance_zscores(estimate, var, dof), -40.0, 40.0)
-    return np.stack([z.mean(axis=-1), (z**2).mean(axis=-1), z[..., keep].mean(axis=-1)], axis=-1)
+    return np.stack([z.mean(axis=-1), (z**2).mean(axis=-1)], axis=-1)
 
 
 def _lrt(samples: np.ndarray) -> np.ndarray:
@@ -256,8 +246,8 @@ def _check_level(level: float) -> float:
     return validate.finite("level", level, above=0.0, below=1.0)
 
 
-def _profile_null(key: str, root, keep: np.ndarray, dof: int, repeats: int, seed: int):
-    """(repeats, 3) profile statistics of exact draws, in batches to bound memory (cached)."""
+def _profile_null(key: str, root, dof: int, repeats: int, seed: int):
+    """(repeats, 2) profile statistics of exact draws, in batches to bound memory (cached)."""
 
     def simulate():
         var = np.sum(root**2, axis=1)
@@ -266,13 +256,13 @@ def _profile_null(key: str, root, keep: np.ndarray, dof: int, repeats: int, seed
         for start in range(0, repeats, batch):
             size = min(batch, repeats - start)
             draws = rng.standard_normal((size, dof, root.shape[1])) @ root.T
-            out.append(_profile_statistics(np.mean(draws**2, axis=1), var, dof, keep))
+            out.append(_profile_statistics(np.mean(draws**2, axis=1), var, dof))
         return np.concatenate(out)
 
-    return _memo(("profile", key, tuple(keep), dof, repeats, seed), simulate)
+    return _memo(("profile", key, dof, repeats, seed), simulate)
 
 
-def _profile_tests(estimate, cov, dof: int, repeats: int, seed: int, decorrelated: bool):
+def _profile_tests(estimate, cov, dof: int, repeats: int, seed: int):
     """Scale -> the profile statistics' tests, against a null simulated once."""
     dof = validate.positive_int("dof", dof)
     repeats = validate.positive_int("repeats", repeats, minimum=50)
@@ -284,18 +274,14 @@ def _profile_tests(estimate, cov, dof: int, repeats: int, seed: int, decorrelate
     if not np.all(np.isfinite(estimate)) or np.any(estimate <= 0):
         raise ValueError("estimate must be finite and positive")
     var = np.diag(cov)
-    keep = _decorrelated(cov, spectrum.key, PROFILE_R2)
-    null = _profile_null(spectrum.key, root, keep, dof, repeats, seed)
+    null = _profile_null(spectrum.key, root, dof, repeats, seed)
 
     def tests(scale: float) -> dict[str, NullTest]:
-        stats = _profile_statistics(estimate, scale * var, dof, keep)
-        found = {
+        stats = _profile_statistics(estimate, scale * var, dof)
+        return {
             "mean_z": _null_test(stats[0], null[:, 0], two_sided=True),
             "mean_z2": _null_test(stats[1], null[:, 1], two_sided=False),
         }
-        if decorrelated:
-            found["decorrelated_z"] = _null_test(stats[2], null[:, 2], two_sided=True)
-        return found
 
     return tests, float(np.mean(estimate / var))
 
@@ -323,15 +309,13 @@ def variance_check(
     repeats: int = 1000,
     seed: int = 0,
     fit_scale: bool = False,
-    decorrelated: bool = False,
 ) -> Check:
     """Is a variance profile, estimated from ``dof`` Gaussian draws, the diagonal of ``cov``?
 
     ``estimate`` (n,) is a mean of ``dof`` squared zero-mean draws per input (or a
     sample variance with ``dof`` degrees of freedom: the same law). ``cov`` (n, n) is
     the full reference covariance, so that the simulated null has the inputs'
-    correlations. Statistics ``mean_z`` (two-sided), ``mean_z2`` (upper tail) and, with
-    ``decorrelated=True``, ``decorrelated_z`` (two-sided; see the module's docstring).
+    correlations. Statistics ``mean_z`` (two-sided) and ``mean_z2`` (upper tail).
     ``fit_scale=True`` multiplies ``cov`` by the constant most favourable to it (a grid
     search on the p-value): the check then asks whether *any* multiple of ``cov`` fits.
 
@@ -340,7 +324,7 @@ def variance_check(
             non-positive values, or a level outside (0, 1).
     """
     level = _check_level(level)
-    tests, guess = _profile_tests(estimate, cov, dof, repeats, seed, decorrelated)
+    tests, guess = _profile_tests(estimate, cov, dof, repeats, seed)
     return _fitted(tests, level, guess, fit_scale)
 
 
@@ -365,14 +349,13 @@ def covariance_check(
     seed: int = 0,
     fit_scale: bool = False,
     leading: bool = False,
-    max_r2: float = DECORRELATED_R2,
     whitened: bool = True,
 ) -> Check:
     """Are ``samples`` (draws, n) i.i.d. draws of N(mean, cov)? Mean known (zero if not given).
 
     The profile statistics of :func:`variance_check` on the mean of the squared
     deviations, plus ``whitened_scale`` and ``whitened_lrt`` at the inputs whose
-    correlations under ``cov`` have squares below ``max_r2`` (at most a quarter
+    correlations under ``cov`` have squares below ``DECORRELATED_R2`` (at most a quarter
     as many as the draws, so that the sample covariance there is well determined), and
     with ``leading=True`` also ``leading_scale`` (see the module's docstring).
     ``whitened=False`` leaves out the two statistics at decorrelated inputs: on a smooth
@@ -387,11 +370,8 @@ def covariance_check(
     if draws < 8:
         raise ValueError(f"samples must hold at least 8 draws, got {draws}")
     centred = samples - (0.0 if mean is None else validate.array("mean", mean, (len(cov),)))
-    profile, guess = _profile_tests(
-        np.mean(centred**2, axis=0), cov, draws, repeats, seed, decorrelated=False
-    )
-    max_r2 = validate.finite("max_r2", max_r2, above=0.0, below=1.0)
-    keep = _decorrelated(cov, spectrum.key, max_r2)
+    profile, guess = _profile_tests(np.mean(centred**2, axis=0), cov, draws, repeats, seed)
+    keep = _decorrelated(cov, spectrum.key, DECORRELATED_R2)
     keep = keep[:: -(-len(keep) // (draws // 4))]  # at most a quarter as many as the draws
     evals, evecs = np.linalg.eigh(cov[np.ix_(keep, keep)])
     white = centred[:, keep] @ (evecs / np.sqrt(evals))

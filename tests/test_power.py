@@ -39,19 +39,20 @@ def test_false_alarm_rate_is_within_the_level():
 
 
 def test_power_against_a_doubled_variance_and_none_against_the_truth():
+    """Notebook 02's check of draws: z-scores and the leading directions' whitened scale."""
     cov, level = _cov(), 0.001
-    sims = power.variance_estimates(cov, (300,), 32, np.random.default_rng(2))
+    sims = power.gaussian_draws(cov, (300, 64), np.random.default_rng(2))
 
-    def rate(factor, decorrelated):
+    def rate(factor):
         return power.rejection_rate(
-            lambda e: checks.variance_check(
-                factor * e, cov, 32, level=level, repeats=400, decorrelated=decorrelated
+            lambda d: checks.covariance_check(
+                np.sqrt(factor) * d, cov, level=level, repeats=400, leading=True, whitened=False
             ),
             sims,
         )
 
-    doubled, truth = rate(2.0, True), rate(1.0, True)
-    assert doubled.value > 0.95 and doubled.low > 0.9
+    doubled, truth = rate(2.0), rate(1.0)
+    assert doubled.value > 0.99 and doubled.low > 0.95
     assert truth.value < 0.02
     assert not power.within_level(doubled, level)  # a rate far above the level is not "within"
 
