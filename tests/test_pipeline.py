@@ -53,3 +53,24 @@ def test_seed_runs_record_passes_failures_and_resume(tmp_path, monkeypatch):
 def test_seed_range():
     assert pipeline._seed_range("100-103") == [100, 101, 102, 103]
     assert pipeline._seed_range("7") == [7]
+
+
+def test_the_readme_quotes_the_seed_study_as_recorded():
+    import re
+    import statistics
+
+    from rndlib import paths
+
+    record = json.loads((paths.ROOT / "data" / "results" / "seeds.json").read_text())
+    runs = [e["02_rnd_equals_ensemble_variance"] for e in record.values()]
+    margins = [r["min_margin"] for r in runs if r["passed"]]
+    failed = [s for s, e in record.items() if not e["02_rnd_equals_ensemble_variance"]["passed"]]
+    readme = (paths.ROOT / "README.md").read_text()
+    section = readme[readme.index("## Seeds") : readme.index("## Reproducibility")]
+    text = " ".join(section.split())
+    assert f"{len(margins)} of {len(runs)} runs passed" in text
+    assert (
+        f"passing run was {min(margins):.2f} and the median {statistics.median(margins):.2f}"
+        in text
+    )
+    assert re.findall(r"seed (\d+), rejected", text) == failed
