@@ -160,7 +160,12 @@ class _Spectrum(NamedTuple):
 
 
 def _spectrum(name: str, cov: object) -> tuple[np.ndarray, _Spectrum]:
-    """``cov`` validated (see :func:`covariance`), and its spectrum (cached)."""
+    """``cov`` as a float64 array, and its spectrum (cached).
+
+    Raises:
+        ValueError: naming ``name``, if ``cov`` is not a finite square matrix, not
+            symmetric within ``SYMMETRY_RTOL`` or not PSD within ``PSD_RTOL``.
+    """
     cov = np.asarray(cov, np.float64)
     if cov.ndim != 2 or cov.shape[0] != cov.shape[1] or cov.shape[0] == 0:
         raise ValueError(f"{name} must be a square matrix, got shape {cov.shape}")
@@ -183,15 +188,6 @@ def _spectrum(name: str, cov: object) -> tuple[np.ndarray, _Spectrum]:
             f"{name} must be positive semi-definite: eigenvalues {evals[0]:.3g} to {evals[-1]:.3g}"
         )
     return cov, spectrum
-
-
-def covariance(name: str, cov: object) -> np.ndarray:
-    """``cov`` as a float64 array if it is a finite, symmetric, PSD square matrix.
-
-    Raises:
-        ValueError: naming ``name``, with the asymmetry or the smallest eigenvalue found.
-    """
-    return _spectrum(name, cov)[0]
 
 
 def square_root(cov: np.ndarray) -> np.ndarray:
@@ -660,7 +656,7 @@ def auroc_gap_check(
         raise ValueError("scores_a, scores_b, covs and labels must have one entry per split")
     roots, positives, gap = [], [], 0.0
     for s, (a, b, cov, positive) in enumerate(zip(scores_a, scores_b, covs, labels, strict=True)):
-        roots.append(square_root(covariance(f"covs[{s}]", cov)))
+        roots.append(_spectrum(f"covs[{s}]", cov)[1].root)
         positive = np.asarray(positive)
         if positive.shape != (len(cov),) or not np.all((positive == 0) | (positive == 1)):
             raise ValueError(f"labels[{s}] must be {len(cov)} binary labels (0/1 or bool)")
