@@ -387,7 +387,7 @@ def test_a_check_has_tests_and_finite_ones():
         checks.head_independence_over_time(np.zeros((4, 2, 3, 3)), {5: np.eye(3)}, level=0.01)
 
 
-def test_the_law_checks_tail_fit_is_conservative_where_a_gamma_fit_is_not():
+def test_the_upper_tail_fit_is_conservative_where_a_gamma_fit_is_not():
     """The Anderson-Darling null's far tail: log-normal (used) against moment-matched gamma."""
     cov = _cov()
     keep = checks._decorrelated(cov, checks._digest(cov), 0.5)
@@ -395,9 +395,20 @@ def test_the_law_checks_tail_fit_is_conservative_where_a_gamma_fit_is_not():
     null = checks._ad_chi2(checks._exact_estimates(cov[np.ix_(keep, keep)], 80, 4, 21000, rng), 4)
     fitted, held_out = null[:1000], null[1000:]
     level = 2e-4
+    mean, var = fitted.mean(), fitted.var(ddof=1)
+    gamma = scipy.stats.gamma(mean**2 / var, scale=var / mean)
+    tail = np.sort(held_out)[-60:]  # the tail holds every exceedance of either fit
+    lognormal = np.array([checks._pvalue(v, fitted, two_sided=False) for v in tail])
+    assert np.sum(lognormal < level) / len(held_out) <= level < np.mean(
+        gamma.sf(held_out) < level
+    )
 
-    def exceeded(lognormal):  # the fraction of true statistics whose p-value is below level
-        p_sorted = [checks._pvalue(v, fitted, False, lognormal) for v in np.sort(held_out)[-60:]]
-        return np.sum(np.array(p_sorted) < level) / len(held_out)  # the tail holds them all
 
-    assert exceeded(lognormal=True) <= level < exceeded(lognormal=False)
+def test_scale_statistics_hold_their_exact_level():
+    """whitened_scale against chi^2(m) / m: rejects 5% of exact white sets at level 0.05."""
+    rng = np.random.default_rng(4)
+    values = np.mean(rng.standard_normal((20000, 64)) ** 2, axis=1)
+    pvalues = np.array([checks._scale_test(v, 64).pvalue for v in values])
+    rate = np.mean(pvalues < 0.05)
+    assert abs(rate - 0.05) < 4 * np.sqrt(0.05 * 0.95 / len(values)), rate
+    assert checks._scale_test(1.0, 64).pvalue > 0.9
