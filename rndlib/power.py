@@ -43,10 +43,24 @@ def rejection_rate(check: Callable[[np.ndarray], checks.Check], simulated: np.nd
         simulated: the sets, stacked on the first axis (at least 100 of them), drawn at
             once by :func:`gaussian_draws` or :func:`variance_estimates`.
     """
-    sets = validate.positive_int("simulated sets", len(simulated), minimum=100)
-    rejected = sum(not check(one).passed for one in simulated)
-    interval = scipy.stats.binomtest(rejected, sets).proportion_ci(0.95, method="exact")
-    return Rate(rejected / sets, float(interval.low), float(interval.high), sets)
+    validate.positive_int("simulated sets", len(simulated), minimum=100)
+    return rate(np.array([not check(one).passed for one in simulated]))
+
+
+def rate(rejected: np.ndarray) -> Rate:
+    """The fraction of simulated sets rejected, with its exact 95% binomial interval.
+
+    Args:
+        rejected: (sets,) booleans, one per simulated set (at least 100 of them).
+    """
+    rejected = np.asarray(rejected)
+    if rejected.ndim != 1 or rejected.dtype != bool:
+        raise ValueError(
+            f"rejected must be a 1-D boolean array, got {rejected.dtype} {rejected.shape}"
+        )
+    sets = validate.positive_int("simulated sets", len(rejected), minimum=100)
+    interval = scipy.stats.binomtest(int(rejected.sum()), sets).proportion_ci(0.95, method="exact")
+    return Rate(float(rejected.mean()), float(interval.low), float(interval.high), sets)
 
 
 def gaussian_draws(cov: np.ndarray, shape: tuple[int, ...], rng: np.random.Generator):

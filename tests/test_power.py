@@ -60,3 +60,12 @@ def test_power_against_a_doubled_variance_and_none_against_the_truth():
 def test_a_rate_needs_a_hundred_sets():
     with pytest.raises(ValueError, match=r"simulated sets must be an integer >= 100"):
         power.rejection_rate(lambda e: None, np.zeros((99, 3)))
+
+
+def test_rate_counts_rejections_and_refuses_what_is_not_one_per_set():
+    r = power.rate(np.arange(200) < 50)
+    assert r.value == 0.25 and r.sets == 200 and r.low < 0.25 < r.high
+    with pytest.raises(ValueError, match=r"rejected must be a 1-D boolean array"):
+        power.rate(np.zeros(200))
+    with pytest.raises(ValueError, match=r"simulated sets must be an integer >= 100"):
+        power.rate(np.zeros(50, bool))
