@@ -56,21 +56,21 @@ def test_seed_range():
 
 
 def test_the_readme_quotes_the_seed_study_as_recorded():
-    import re
-    import statistics
+    record = json.loads(pipeline.SEEDS.read_text())
+    readme = pipeline.README.read_text()
+    block = readme[readme.index(pipeline.SEEDS_START) : readme.index(pipeline.SEEDS_END)]
+    assert block.strip().endswith(pipeline.seeds_table(record))
 
-    from rndlib import paths
 
-    record = json.loads((paths.ROOT / "data" / "results" / "seeds.json").read_text())
-    runs = [e["02_rnd_equals_ensemble_variance"] for e in record.values()]
-    margins = [r["min_margin"] for r in runs if r["passed"]]
-    failed = [s for s, e in record.items() if not e["02_rnd_equals_ensemble_variance"]["passed"]]
-    readme = (paths.ROOT / "README.md").read_text()
-    section = readme[readme.index("## Seeds") : readme.index("## Reproducibility")]
-    text = " ".join(section.split())
-    assert f"{len(margins)} of {len(runs)} runs passed" in text
-    assert (
-        f"passing run was {min(margins):.2f} and the median {statistics.median(margins):.2f}"
-        in text
-    )
-    assert re.findall(r"seed (\d+), rejected", text) == failed
+def test_seeds_table_counts_runs_passes_and_margins():
+    record = {
+        "100": {
+            "02_x": {"passed": True, "min_margin": 3.0},
+            "01_y": {"passed": True, "min_margin": None},
+        },
+        "101": {"02_x": {"passed": False, "min_margin": None, "error": "e"}},
+        "102": {"02_x": {"passed": True, "min_margin": 5.0}},
+    }
+    rows = pipeline.seeds_table(record).splitlines()
+    assert rows[2] == "| 01_y | 1 of 20 | 1 | — | — | none |"
+    assert rows[3] == "| 02_x | 3 of 20 | 2 | 3.00 | 4.00 | 101 |"
