@@ -6,6 +6,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 import scipy.spatial.distance
+import scipy.special
 import scipy.stats
 
 
@@ -61,10 +62,11 @@ def variance_zscores(estimate: np.ndarray, exact: np.ndarray, dof: int) -> np.nd
     ``(estimate / exact - 1) / sqrt(2 / dof)`` keeps at small ``dof``.
     """
     ratio = np.asarray(estimate, np.float64) / np.asarray(exact, np.float64)
-    chi2 = dof * ratio
+    chi2, upper = dof * ratio, ratio > 1
     # Each tail through its own survival function keeps its digits far into the tail.
-    upper = scipy.stats.norm.isf(scipy.stats.chi2.sf(chi2, dof))
-    return np.where(ratio > 1, upper, scipy.stats.norm.ppf(scipy.stats.chi2.cdf(chi2, dof)))
+    z = np.asarray(scipy.special.ndtri(scipy.special.chdtr(dof, np.where(upper, 0.0, chi2))))
+    z[upper] = -scipy.special.ndtri(scipy.special.chdtrc(dof, chi2[upper]))
+    return z
 
 
 def variance_mc_floor(dof: int) -> float:
