@@ -410,3 +410,37 @@ def test_scale_statistics_hold_their_exact_level():
     rate = np.mean(pvalues < 0.05)
     assert abs(rate - 0.05) < 4 * np.sqrt(0.05 * 0.95 / len(values)), rate
     assert checks._scale_test(1.0, 64).pvalue > 0.9
+
+
+def test_log_ratio_check_holds_its_level_and_rejects_scale_shape_and_noise():
+    """Two estimates of one variance pass; a doubled one, another shape and no noise do not."""
+    covs, _ = _ood_splits()
+    level, rejected = 0.1, []
+    for r in range(30):
+        a = [3.0 * _scores(c, 40, 1000 + 2 * r + s) for s, c in enumerate(covs)]
+        b = [_scores(c, 36, 2000 + 2 * r + s) for s, c in enumerate(covs)]
+        check = checks.log_ratio_check(a, b, covs, 40, 36, ratio=3.0, level=level, repeats=200)
+        rejected.append(not check.passed)
+    assert np.mean(rejected) <= level + 3 * np.sqrt(level * (1 - level) / 30)
+    tilt = [np.linspace(0.5, 2.0, len(c)) for c in covs]  # a variance of another shape
+    decoys = {
+        "doubled": [2 * 3.0 * x for x in a],
+        "shape": [
+            3.0 * _scores(c * np.outer(w, w), 40, 7) for c, w in zip(covs, tilt, strict=True)
+        ],
+        "no noise": [3.0 * np.diag(c) for c in covs],
+    }
+    for name, wrong in decoys.items():
+        decoy = checks.log_ratio_check(wrong, b, covs, 40, 36, ratio=3.0, level=0.01, repeats=200)
+        assert not decoy.passed, (name, decoy.report())
+
+
+def test_log_ratio_check_names_bad_arguments():
+    covs, _ = _ood_splits(splits=1)
+    good = [np.ones(len(covs[0]))]
+    with pytest.raises(ValueError, match="one entry per split"):
+        checks.log_ratio_check(good, good + good, covs, 4, 4, level=0.01)
+    with pytest.raises(ValueError, match=r"scores_a\[0\] must be"):
+        checks.log_ratio_check([-good[0]], good, covs, 4, 4, level=0.01)
+    with pytest.raises(ValueError, match="ratio"):
+        checks.log_ratio_check(good, good, covs, 4, 4, ratio=0.0, level=0.01)
