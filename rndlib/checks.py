@@ -511,9 +511,7 @@ def chi2_law_check(
     are simulated from exact draws of ``cov`` there. They are cheap (a few draws per
     network and input), so ``repeats`` sets are many and each p-value is a count among
     them, valid at any level (Phipson and Smyth 2010), down to ``1 / (repeats + 1)``.
-    (The fitted tail of the other checks is conservative this far out: on notebook 02's
-    quick profile, 16 networks of 4 draws at level 4.2e-4, it let the un-halved error
-    through in 2 to 4 of 1,000 sets.)
+    (The fitted tail of the other checks is conservative this far out, which costs power.)
     """
     level = _check_level(level)
     dof = validate.positive_int("dof", dof)
