@@ -70,7 +70,7 @@ DECORRELATED_R2 = 0.1
 LEADING_FLOOR = 1e-3
 #: A covariance is symmetric if ``max |C - C^T|`` is at most this times ``max |C|`` (a
 #: noise-free posterior at condition number 1e10 is asymmetric by about 1e-10 in float64)
-SYMMETRY_RTOL = 1e-6
+SYMMETRY_RTOL = validate.SYMMETRY_RTOL
 #: ... and positive semi-definite if no eigenvalue is below ``-PSD_RTOL`` times the largest
 #: (float64 round-off of an ill-conditioned posterior covariance stays far below it).
 PSD_RTOL = 1e-6

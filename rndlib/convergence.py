@@ -225,6 +225,11 @@ def train_to_convergence(
 
     Returns:
         :class:`Converged`; ``converged`` is false where ``max_steps`` ran out first.
+
+    Raises:
+        ValueError: naming the parameter, for a bad shape or setting, and naming
+            ``lambda_max`` if training diverged (the final parameters are not finite):
+            a ``lambda_max`` below the network's sets a step past its stability limit.
     """
     n = len(validate.array("x", x, ("n", "d")))
     validate.array("y", y, ("members", n, "k") if members else (n, "k"))
@@ -247,5 +252,16 @@ def train_to_convergence(
 
     run = jax.vmap(one) if members else one
     params, steps, ratio = run(params0, jnp.asarray(y))
+    if not validate.all_finite(params):
+        step = (
+            f"Adam's lr={ADAM_LR}"
+            if method == "adam"
+            else f"the lr that lambda_max={lambda_max:.4g} sets ('{method}')"
+        )
+        raise ValueError(
+            f"{step} diverged: the step is past the stability limit 2 / lambda_max of this "
+            "network's NTK; lambda_max must be the NTK's largest eigenvalue on x (see "
+            "train.largest_ntk_eigenvalue)"
+        )
     steps, ratio = np.atleast_1d(np.asarray(steps)), np.atleast_1d(np.asarray(ratio))
     return Converged(params, steps, ratio, ratio <= tol)

@@ -54,7 +54,11 @@ def make_toy_1d(seed: int = 0, n_per_cluster: int = 10, noise: float = 0.1) -> D
     """y = x sin x + noise on two clusters, [-2, -2/3] and [2/3, 2]; a test grid on [-6, 6].
 
     The test targets are the noise-free function on 200 evenly spaced points.
+
+    Raises:
+        ValueError: naming the argument, for a negative or non-integer ``seed``.
     """
+    validate.positive_int("seed", seed, minimum=0)
     rng = np.random.default_rng(seed)
     x = np.concatenate(
         [rng.uniform(-2.0, -2.0 / 3.0, n_per_cluster), rng.uniform(2.0 / 3.0, 2.0, n_per_cluster)]
@@ -69,7 +73,11 @@ def make_toy_2d(seed: int = 0, n_per_cluster: int = 15, noise: float = 0.1) -> D
 
     The clusters are Gaussian blobs (sd 0.4) around (-2, -1), (2, -1) and (0, 2); the
     test targets are the noise-free function on the grid, in row-major order (x2 slowest).
+
+    Raises:
+        ValueError: naming the argument, for a negative or non-integer ``seed``.
     """
+    validate.positive_int("seed", seed, minimum=0)
     rng = np.random.default_rng(seed)
     centres = np.array([[-2.0, -1.0], [2.0, -1.0], [0.0, 2.0]])
     x = np.concatenate([c + 0.4 * rng.standard_normal((n_per_cluster, 2)) for c in centres])
@@ -143,7 +151,12 @@ def load_diabetes_split(seed: int, test_fraction: float = 0.3) -> Dataset:
     training split's statistics and divided by sqrt(10), so that ``|x|^2`` is about 1
     as for the toy data, and the targets are standardised with the training mean and
     standard deviation (so that a GP with unit signal variance fits them).
+
+    Raises:
+        ValueError: naming the argument, for a negative or non-integer ``seed`` or a
+            ``test_fraction`` outside (0, 1).
     """
+    validate.positive_int("seed", seed, minimum=0)
     test_fraction = validate.finite("test_fraction", test_fraction, above=0.0, below=1.0)
     x, y = sklearn.datasets.load_diabetes(return_X_y=True)
     x_train, x_test, y_train, y_test = sklearn.model_selection.train_test_split(
@@ -183,7 +196,12 @@ def load_digits_ood(seed: int, n_train: int, n_test: int, in_classes: int = 5) -
     and ``n_test`` images of the other classes test, all drawn without replacement
     by a numpy generator seeded with ``seed``. Pixels (0 to 16) are divided by the
     mean image norm, so that ``|x|`` is about 1.
+
+    Raises:
+        ValueError: naming the argument, for a negative or non-integer ``seed``, sizes
+            that are not positive integers, or more images than the classes hold.
     """
+    validate.positive_int("seed", seed, minimum=0)
     validate.positive_int("n_train", n_train)
     validate.positive_int("n_test", n_test)
     x, label = sklearn.datasets.load_digits(return_X_y=True)

@@ -9,6 +9,8 @@ import scipy.spatial.distance
 import scipy.special
 import scipy.stats
 
+from rndlib import validate
+
 
 class PowerLaw(NamedTuple):
     """``error ~ scale * width**slope``, fitted by least squares on log-log axes."""
@@ -28,7 +30,22 @@ def relative_error(estimate: np.ndarray, reference: np.ndarray) -> float:
 
 
 def power_law_fit(x: np.ndarray, y: np.ndarray) -> PowerLaw:
-    """Fit ``log y = slope log x + log scale`` (``scipy.stats.linregress``)."""
+    """Fit ``log y = slope log x + log scale`` (``scipy.stats.linregress``).
+
+    Two points are fitted exactly, with a standard error of 0: a standard error that
+    means something needs three.
+
+    Raises:
+        ValueError: naming the argument, for ``x`` and ``y`` that are not 1-D of one
+            length, hold fewer than two points, or are not finite and positive.
+    """
+    n = len(validate.array("x", x, ("n",)))
+    validate.array("y", y, (n,))
+    if n < 2:
+        raise ValueError(f"x and y must hold at least 2 points to fit a slope, got {n}")
+    for name, values in (("x", x), ("y", y)):
+        if np.min(values) <= 0:
+            raise ValueError(f"{name} must be positive (log-log axes), got {np.min(values):.3g}")
     fit = scipy.stats.linregress(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)))
     return PowerLaw(float(fit.slope), float(fit.stderr), float(np.exp(fit.intercept)))
 
@@ -42,7 +59,13 @@ def covariance_zscores(
     ``S_ij = mean_m x_mi x_mj`` has variance ``(C_ij^2 + C_ii C_jj) / M``, so
     ``z_ij = (S_ij - C_ij) / sqrt((C_ij^2 + C_ii C_jj) / M)`` is close to N(0, 1)
     entrywise when ``cov`` is right.
+
+    Raises:
+        ValueError: naming the argument, for a ``cov`` that is not a finite square matrix
+            or ``samples`` that are not finite of shape (draws, n).
     """
+    n = len(validate.square("cov", cov))
+    validate.array("samples", samples, ("draws", n))
     samples = np.asarray(samples, np.float64)
     centred = samples - (0.0 if mean is None else mean)
     draws = len(samples)
@@ -60,7 +83,11 @@ def variance_zscores(estimate: np.ndarray, exact: np.ndarray, dof: int) -> np.nd
     floor of notebook 02. Mapping it through the chi-square CDF and the normal
     quantile gives an exactly N(0, 1) score, without the chi-square's skew that
     ``(estimate / exact - 1) / sqrt(2 / dof)`` keeps at small ``dof``.
+
+    Raises:
+        ValueError: if ``dof`` is not a positive integer.
     """
+    validate.positive_int("dof", dof)
     ratio = np.asarray(estimate, np.float64) / np.asarray(exact, np.float64)
     chi2, upper = dof * ratio, ratio > 1
     # Each tail through its own survival function keeps its digits far into the tail.
@@ -74,7 +101,11 @@ def variance_mc_floor(dof: int) -> float:
 
     The mean absolute relative error that Monte-Carlo noise alone produces: the
     floor under any measured discrepancy of that estimate.
+
+    Raises:
+        ValueError: if ``dof`` is not a positive integer.
     """
+    validate.positive_int("dof", dof)
     return float(scipy.stats.chi2(dof).expect(lambda x: abs(x / dof - 1.0)))
 
 
@@ -86,7 +117,13 @@ def decorrelated_points(cov: np.ndarray, max_r2: float = 0.1) -> np.ndarray:
     variance first) whose ``rho^2`` with every kept point is below ``max_r2``, so
     that z-scores pooled over them are nearly independent and a KS test on them
     means what it says.
+
+    Raises:
+        ValueError: naming the argument, for a ``cov`` that is not a finite square matrix
+            or a ``max_r2`` that is not a positive number.
     """
+    validate.square("cov", cov)
+    validate.finite("max_r2", max_r2, above=0.0)
     sd = np.sqrt(np.diag(cov))
     r2 = (cov / np.outer(sd, sd)) ** 2
     kept: list[int] = []
@@ -102,7 +139,14 @@ def mean_relative_discrepancy(estimate: np.ndarray, reference: np.ndarray) -> fl
 
 
 def _exact_draws(cov: np.ndarray, draws: int, repeats: int, seed: int):
-    """``repeats`` sets of ``draws`` exact N(0, cov) vectors, shape (draws, n) each."""
+    """``repeats`` sets of ``draws`` exact N(0, cov) vectors, shape (draws, n) each.
+
+    The arguments are checked when the first set is asked for.
+    """
+    validate.square("cov", cov)
+    validate.positive_int("draws", draws)
+    validate.positive_int("repeats", repeats)
+    validate.positive_int("seed", seed, minimum=0)
     evals, evecs = np.linalg.eigh(cov)
     root = evecs * np.sqrt(np.clip(evals, 0.0, None))
     rng = np.random.default_rng(seed)
@@ -119,6 +163,11 @@ def covariance_error_null(
     covariance (known zero mean) compared with ``cov``. A covariance estimated from
     the same number of draws is consistent with ``cov`` when its error lies within
     this distribution; its mean is the Monte-Carlo floor.
+
+    Raises:
+        ValueError: naming the argument, for a ``cov`` that is not a finite square matrix,
+            ``draws`` or ``repeats`` not a positive integer, or a negative or non-integer
+            ``seed``.
     """
     return np.array(
         [relative_error(x.T @ x / draws, cov) for x in _exact_draws(cov, draws, repeats, seed)]
@@ -134,7 +183,13 @@ def variance_discrepancy_null(
     their squares at each input compared with ``diag(cov)``. The inputs share their
     draws, so the discrepancy scatters more than one input's would; its mean is
     :func:`variance_mc_floor` of ``draws``, and its quantiles are the tolerance.
+
+    Raises:
+        ValueError: naming the argument, for a ``cov`` that is not a finite square matrix,
+            ``draws`` or ``repeats`` not a positive integer, or a negative or non-integer
+            ``seed``.
     """
+    validate.square("cov", cov)
     var = np.diag(cov)
     return np.array(
         [
@@ -144,8 +199,26 @@ def variance_discrepancy_null(
     )
 
 
+def _predictive(y: np.ndarray, mean: np.ndarray, var: np.ndarray, *, zero_var: bool) -> None:
+    """Check targets and a Gaussian prediction: finite, of one shape, ``var >= 0`` (``> 0``
+    unless ``zero_var``)."""
+    shape = np.shape(y)
+    validate.array("y", y, shape)
+    validate.array("mean", mean, shape)
+    lowest = np.min(validate.array("var", var, shape), initial=np.inf)
+    if lowest < 0 or (lowest == 0 and not zero_var):
+        bound = "non-negative" if zero_var else "positive"
+        raise ValueError(f"var must be {bound}, got {lowest:.3g}")
+
+
 def gaussian_nll(y: np.ndarray, mean: np.ndarray, var: np.ndarray) -> float:
-    """Mean over points of ``-log N(y; mean, var)`` (``scipy.stats.norm``)."""
+    """Mean over points of ``-log N(y; mean, var)`` (``scipy.stats.norm``).
+
+    Raises:
+        ValueError: naming the argument, for ``y``, ``mean`` and ``var`` that are not
+            finite arrays of one shape, or a ``var`` that is not positive.
+    """
+    _predictive(y, mean, var, zero_var=False)
     y, mean, var = (np.ravel(np.asarray(a, np.float64)) for a in (y, mean, var))
     return float(-np.mean(scipy.stats.norm.logpdf(y, mean, np.sqrt(var))))
 
@@ -155,7 +228,13 @@ def interval_coverage(y: np.ndarray, mean: np.ndarray, var: np.ndarray, level: f
 
     A calibrated predictive distribution covers a fraction ``level``; the
     calibration curve is this fraction against ``level``.
+
+    Raises:
+        ValueError: naming the argument, for ``y``, ``mean`` and ``var`` that are not
+            finite arrays of one shape, a negative ``var``, or a ``level`` outside (0, 1).
     """
+    validate.finite("level", level, above=0.0, below=1.0)
+    _predictive(y, mean, var, zero_var=True)
     y, mean, var = (np.ravel(np.asarray(a, np.float64)) for a in (y, mean, var))
     half_width = scipy.stats.norm.ppf(0.5 + level / 2) * np.sqrt(var)
     return float(np.mean(np.abs(y - mean) <= half_width))
@@ -167,8 +246,19 @@ def auroc(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
     The Mann-Whitney U of the positives' scores against the others', over their number of
     pairs (``scipy.stats.mannwhitneyu``): ``sklearn.metrics.roc_auc_score`` for one score,
     vectorised over leading axes.
+
+    Raises:
+        ValueError: for a ``positive`` that is not one flag per score of the last axis, or
+            that marks none or all of them (an AUROC needs both groups).
     """
     scores, positive = np.asarray(scores, np.float64), np.asarray(positive, bool)
+    if scores.ndim == 0 or positive.shape != scores.shape[-1:]:
+        raise ValueError(
+            f"positive must hold one flag per score on the last axis of scores {scores.shape}, "
+            f"got shape {positive.shape}"
+        )
+    if positive.all() or not positive.any():
+        raise ValueError(f"positive must mark some inputs and not all, got {positive.sum()}")
     u = scipy.stats.mannwhitneyu(
         scores[..., positive], scores[..., ~positive], axis=-1, method="asymptotic"
     ).statistic
@@ -180,7 +270,12 @@ def auroc_null_sd(n_negative: int, n_positive: int) -> float:
 
     ``sqrt((n0 + n1 + 1) / (12 n0 n1))``: an AUROC further than a few of these
     above 0.5 separates the two groups by more than chance.
+
+    Raises:
+        ValueError: naming the argument, if a group size is not a positive integer.
     """
+    validate.positive_int("n_negative", n_negative)
+    validate.positive_int("n_positive", n_positive)
     return float(np.sqrt((n_negative + n_positive + 1) / (12 * n_negative * n_positive)))
 
 
@@ -202,7 +297,11 @@ def median_wall_time(fn, repeats: int = 3) -> float:
 
     The warm-up compiles whatever ``fn`` jits; every call is waited for with
     ``jax.block_until_ready``, since JAX dispatches asynchronously.
+
+    Raises:
+        ValueError: if ``repeats`` is not a positive integer.
     """
+    validate.positive_int("repeats", repeats)
     jax.block_until_ready(fn())
     times = []
     for _ in range(repeats):

@@ -45,7 +45,11 @@ def centred_network_mean(
 
     At convergence this is the NTK-GP posterior mean ``Theta_xX (Theta_XX + noise I)^-1 Y``.
     ``optimizer`` is gradient descent or, to converge in fewer steps, Nesterov momentum.
+
+    Raises:
+        ValueError: naming the argument, for a negative or non-integer ``seed``.
     """
+    validate.positive_int("seed", seed, minimum=0)
     x_train, x_test = jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)
     init_fn, apply_fn, _ = models.network(spec.replace(heads=1))
     params = init_fn(jax.random.PRNGKey(seed), (-1, x_train.shape[1]))[1]
@@ -81,8 +85,10 @@ def posterior_samples(
     the paper's Prop. 5.7 (``"paper"``; see :func:`rndlib.train.bayesian_rnd_target`).
 
     Raises:
+        ValueError: naming the argument, for a negative or non-integer ``seed``.
         FloatingPointError: if training diverged (a sample is not finite).
     """
+    validate.positive_int("seed", seed, minimum=0)
     errors = train.bayesian_rnd_errors(
         spec,
         dataset,
@@ -119,8 +125,17 @@ def gaussian_samples(mean: np.ndarray, cov: np.ndarray, draws: int, seed: int) -
 
     A jitter of 1e-9 times the mean variance is added to the diagonal: posterior
     covariances on dense test grids are singular to working precision.
+
+    Raises:
+        ValueError: naming the argument, for a ``cov`` that is not a finite symmetric
+            (n, n) matrix (asymmetry up to ``validate.SYMMETRY_RTOL`` of its largest entry
+            is round-off), a ``mean`` that is not finite of shape (n,), ``draws`` not a
+            positive integer, or a negative or non-integer ``seed``.
     """
+    n = len(validate.square("cov", cov, symmetric=True))
+    validate.array("mean", mean, (n,))
     validate.positive_int("draws", draws)
+    validate.positive_int("seed", seed, minimum=0)
     jitter = 1e-9 * np.mean(np.diag(cov))
     factor = scipy.linalg.cholesky(cov + jitter * np.eye(len(cov)), lower=True)
     return mean + np.random.default_rng(seed).standard_normal((draws, len(cov))) @ factor.T
@@ -172,9 +187,12 @@ def converged_posterior_samples(
     float64).
 
     Raises:
-        ValueError: naming the parameter, for an unknown ``dtype``.
-        FloatingPointError: if training diverged (a sample is not finite).
+        ValueError: naming the parameter, for an unknown ``dtype`` or a negative or
+            non-integer ``seed``, and naming ``lambda_max`` if a training diverged
+            (:func:`rndlib.convergence.train_to_convergence`).
+        FloatingPointError: if a sample is not finite after training.
     """
+    validate.positive_int("seed", seed, minimum=0)
     noise = validate.finite("noise", noise, above=0.0)
     cast = partial(_cast, validate.choice("dtype", dtype, ("float32", "float64")))
     x_train, x_test = cast(dataset.x_train), cast(dataset.x_test)

@@ -186,9 +186,23 @@ def linearised_prediction(
 ) -> np.ndarray:
     """The lemma ``f_T(x) = f_0(x) + B_T(x) (Y - f_0(X))`` for one or many networks.
 
-    ``f0_test`` (..., n_test, outputs) and ``f0_train`` (..., N, outputs) are the
-    networks' outputs at initialisation; leading axes (ensemble members) broadcast.
+    ``operator`` is ``B_T`` (n_test, N) of :func:`training_operator` and ``y_train`` the
+    targets (N, outputs). ``f0_test`` (..., n_test, outputs) and ``f0_train``
+    (..., N, outputs) are the networks' outputs at initialisation; leading axes (ensemble
+    members) broadcast.
+
+    Raises:
+        ValueError: naming the argument, for an ``operator`` that is not a finite matrix,
+            a ``y_train`` that is not finite of shape (N, outputs) (a flat (N,) target
+            would broadcast into a wrong-shaped answer), or an ``f0_test`` or ``f0_train``
+            without n_test or N rows.
     """
+    n_test, n_train = validate.array("operator", operator, ("n_test", "N")).shape
+    validate.array("y_train", y_train, (n_train, "k"))
+    for name, value, rows in (("f0_test", f0_test, n_test), ("f0_train", f0_train, n_train)):
+        shape = np.shape(value)
+        if len(shape) < 2 or shape[-2] != rows:
+            raise ValueError(f"{name} must have shape (..., {rows}, outputs), got {shape}")
     return f0_test + np.asarray(operator) @ (np.asarray(y_train) - f0_train)
 
 
@@ -222,9 +236,18 @@ def log_marginal_likelihood(cov: np.ndarray, y: np.ndarray, noise: float) -> flo
     """``log N(y; 0, C_XX + noise I)``, the evidence a GP prior gives the targets ``y`` (N, 1).
 
     ``-1/2 y^T A^-1 y - 1/2 log det A - N/2 log 2 pi`` with ``A = C_XX + noise I``
-    (Rasmussen & Williams 2006, eq. 2.30), by a Cholesky factor of A in float64.
+    (Rasmussen & Williams 2006, eq. 2.30), by a Cholesky factor of A in float64. ``y`` is
+    (N,) or (N, k): k target columns, independent draws of the same prior, add up.
+
+    Raises:
+        ValueError: naming the argument, for a ``cov`` that is not a finite square
+            matrix, a ``y`` that is not finite with one row per row of ``cov``, or a
+            negative or non-finite ``noise``.
+        numpy.linalg.LinAlgError: if ``C_XX + noise I`` is not positive definite.
     """
-    noise = validate.finite("noise", noise, above=0.0)
+    n = len(validate.square("cov", cov))
+    validate.array("y", y, (n,) if np.ndim(y) == 1 else (n, "k"))
+    noise = validate.finite("noise", noise, at_least=0.0)
     a = np.asarray(cov, np.float64) + noise * np.eye(len(cov))
     factor = scipy.linalg.cho_factor(a, lower=True)
     y = np.asarray(y, np.float64).reshape(len(a), -1)

@@ -89,8 +89,15 @@ class TrainResult(NamedTuple):
 
 
 def init_params(init_fn, seed: int, members: int, input_dim: int) -> Params:
-    """Parameters of ``members`` independent networks, stacked along a leading axis."""
+    """Parameters of ``members`` independent networks, stacked along a leading axis.
+
+    Raises:
+        ValueError: naming the argument, for a negative or non-integer ``seed``, or
+            ``members`` or ``input_dim`` not a positive integer.
+    """
+    validate.positive_int("seed", seed, minimum=0)
     validate.positive_int("members", members)
+    validate.positive_int("input_dim", input_dim)
     return _init_stacked(init_fn, jax.random.PRNGKey(seed), members, input_dim)
 
 
@@ -265,6 +272,13 @@ def _check_schedule(
     )
 
 
+def _diverged(lr: float) -> str:
+    return (
+        f"lr={lr:.4g} diverged: the step is past the stability limit 2 / lambda_max of this "
+        "network's NTK (see train.step_size)"
+    )
+
+
 def gradient_descent(
     apply_fn,
     params: Params,
@@ -275,6 +289,7 @@ def gradient_descent(
     steps: int,
     ridge: float = 0.0,
     optimizer: Optimizer = GD,
+    allow_divergence: bool = False,
 ) -> TrainResult:
     """Train one network by ``steps`` gradient steps of size ``lr`` (full-batch by default).
 
@@ -282,10 +297,27 @@ def gradient_descent(
     default full-batch gradient descent, in the kernel regime, the result is
     the lemma of notebook 01, ``f_0 + B_T (y - f_0(X))``. ``optimizer`` swaps in minibatch
     SGD or Adam (see :class:`Optimizer`); ``lr`` is then their initial step.
+
+    A run that diverges (a step past the stability limit) is refused, unless
+    ``allow_divergence``: then its result, losses not finite, is returned, so that a run
+    past the limit can be studied (notebook 01, section 4).
+
+    Raises:
+        ValueError: naming the argument, for a bad shape or schedule, or naming ``lr`` if
+            training diverged (the final parameters or losses are not finite) and
+            ``allow_divergence`` is False.
     """
     validate.array("y", y, (len(validate.array("x", x, ("n", "d"))), "k"))
     lr, steps, ridge = _check_schedule(lr, steps, ridge, optimizer, len(x))
-    return _descend(apply_fn, params, jnp.asarray(x), jnp.asarray(y), lr, ridge, steps, optimizer)
+    allow_divergence = validate.flag("allow_divergence", allow_divergence)
+    result = _descend(apply_fn, params, jnp.asarray(x), jnp.asarray(y), lr, ridge, steps, optimizer)
+    if not (allow_divergence or _finite(result)):
+        raise ValueError(_diverged(lr))
+    return result
+
+
+def _finite(result: TrainResult) -> bool:
+    return validate.all_finite((result.params, result.losses))
 
 
 def gradient_descent_members(
@@ -303,6 +335,10 @@ def gradient_descent_members(
 
     ``y`` is either shared, shape (n, outputs), or one target per member,
     shape (members, n, outputs).
+
+    Raises:
+        ValueError: naming the argument, for a bad shape or schedule, or naming ``lr`` if
+            training diverged (the final parameters or losses are not finite).
     """
     n = len(validate.array("x", x, ("n", "d")))
     validate.array("y", y, ("members", n, "k") if np.ndim(y) == 3 else (n, "k"))
@@ -313,7 +349,10 @@ def gradient_descent_members(
         lambda p, t: _descend(apply_fn, p, jnp.asarray(x), t, lr, ridge, steps, optimizer),
         in_axes=(0, y_axis),
     )
-    return descend(params, y)
+    result = descend(params, y)
+    if not _finite(result):
+        raise ValueError(_diverged(lr))
+    return result
 
 
 def steps_to_convergence(lr: float, ridge: float, optimizer: Optimizer = GD) -> int:
@@ -364,7 +403,12 @@ def trained_ensemble(
     with the pull ``ridge/2 ||theta - theta_0||^2``; ``steps=None`` trains to
     convergence (:func:`steps_to_convergence`). ``optimizer`` is gradient descent or,
     to converge in fewer steps when ``ridge > 0``, Nesterov momentum.
+
+    Raises:
+        ValueError: naming the argument, for a negative or non-integer ``seed``, or
+            ``lr`` if training diverged.
     """
+    validate.positive_int("seed", seed, minimum=0)
     x_train, y_train = jnp.asarray(x_train), jnp.asarray(y_train)
     init_fn, apply_fn, _ = models.network(spec.replace(heads=y_train.shape[1]))
     params = init_params(init_fn, seed, members, x_train.shape[1])
@@ -382,7 +426,13 @@ def tangent_draw(params: Params, seed: int | jax.Array) -> Params:
     """``psi ~ N(0, I)`` with the structure of ``params`` (notebook 03, the Bayesian-RND target).
 
     ``seed`` is an integer or a ``jax.random.PRNGKey``.
+
+    Raises:
+        ValueError: for a ``seed`` that is neither a non-negative integer nor a JAX array
+            (a key, or a traced integer).
     """
+    if not isinstance(seed, jax.Array):
+        validate.positive_int("seed", seed, minimum=0)
     leaves, tree = jax.tree_util.tree_flatten(params)
     key = jax.random.PRNGKey(seed) if jnp.ndim(seed) == 0 else seed
     keys = jax.random.split(key, len(leaves))
@@ -439,10 +489,14 @@ def rnd_error(
     ``u(.; theta) - u(.; theta_0)``, which starts at zero: its error covariance is
     ``S_T[K_g]`` instead of ``S_T[K_u + K_g]`` (notebook 02).
     Returns the errors, shape (n_test, heads).
+
+    Raises:
+        ValueError: naming the argument, for a bad shape or schedule, or naming ``lr`` if
+            training diverged (the errors are not finite).
     """
     validate.array("target_train", target_train, (len(x_train), "k"))
     lr, steps, ridge = _check_schedule(lr, steps, ridge, optimizer, len(x_train))
-    return _rnd_error(
+    error = _rnd_error(
         apply_fn,
         predictor,
         x_train,
@@ -455,6 +509,9 @@ def rnd_error(
         centred,
         optimizer,
     )
+    if not validate.all_finite(error):
+        raise ValueError(_diverged(lr))
+    return error
 
 
 def _rnd_error(
@@ -648,8 +705,12 @@ def ensemble_variance(
     hold the step, and with it the training time, fixed.
 
     Raises:
-        ValueError: if a given ``lr`` is at or past the stability limit ``2 / lambda_max``.
+        ValueError: if a given ``lr`` is at or past the stability limit ``2 / lambda_max``
+            or training diverged, for ``members`` below 2 (a sample variance needs two), or
+            a negative or non-integer ``seed``.
     """
+    validate.positive_int("members", members, minimum=2)
+    validate.positive_int("seed", seed, minimum=0)
     x_train, y_train = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
     init_fn, apply_fn, kernel_fn = models.network(spec.replace(heads=1))
     params = init_params(init_fn, seed, seeds * members, x_train.shape[1])
@@ -720,8 +781,10 @@ def rnd_variance(
 
     Raises:
         ValueError: if a given ``lr`` is at or past the stability limit ``2 / lambda_max``
-            (Adam aside), or for minibatch SGD or Adam without a ridge.
+            (Adam aside), for minibatch SGD or Adam without a ridge, or for a negative or
+            non-integer ``seed``.
     """
+    validate.positive_int("seed", seed, minimum=0)
     x_train, x_test = jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)
     init_fn, apply_fn, kernel_fn = models.network(spec.replace(heads=heads))
     predictors = init_params(init_fn, seed, seeds, x_train.shape[1])
@@ -827,7 +890,13 @@ def bayesian_rnd_errors(
     initial step, and the closed form is the converged posterior, which needs
     ``noise > 0``; SGD and Adam need a given number of ``steps``). ``record``: indices
     of test inputs whose errors are kept after every step (``path``; Prop. 5.5).
+
+    Raises:
+        ValueError: naming the argument, for a bad ``noise``, ``target`` or schedule, a
+            given ``lr`` at or past the stability limit (Adam aside), or a negative or
+            non-integer ``seed``.
     """
+    validate.positive_int("seed", seed, minimum=0)
     validate.finite("noise", noise, at_least=0.0)
     validate.choice("target", target, BAYESIAN_TARGETS)
     if steps is None and noise == 0.0:

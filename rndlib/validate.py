@@ -13,7 +13,11 @@ from collections.abc import Collection, Sequence
 from numbers import Integral, Real
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+
+#: The asymmetry :func:`square` tolerates in a symmetric matrix, relative to its largest entry.
+SYMMETRY_RTOL = 1e-6
 
 
 def flag(name: str, value: object) -> bool:
@@ -131,3 +135,36 @@ def array(
         bad = int(np.sum(~np.isfinite(a)))
         raise ValueError(f"{name} must be finite: {bad} of its {a.size} entries are NaN or inf")
     return a
+
+
+def square(name: str, value: object, *, symmetric: bool = False) -> np.ndarray | jax.Array:
+    """Return ``value`` as a finite float64 (n, n) array (see :func:`array`), else raise ValueError.
+
+    With ``symmetric``, also refuse a matrix whose largest ``|value - value.T|`` exceeds
+    :data:`SYMMETRY_RTOL` times its largest ``|value|`` (round-off of a computed covariance
+    passes; a wrong matrix does not). A traced value is checked for its shape only.
+    """
+    a = array(name, value, ("n", "n"))
+    if a.shape[0] != a.shape[1]:
+        raise ValueError(f"{name} must be a square matrix, got shape {a.shape}")
+    if symmetric and not isinstance(a, jax.core.Tracer):
+        gap = float(np.max(np.abs(a - a.T), initial=0.0))
+        scale = float(np.max(np.abs(a), initial=0.0))
+        if gap > SYMMETRY_RTOL * scale:
+            raise ValueError(
+                f"{name} must be symmetric: |{name} - {name}.T| reaches {gap:.3g}, "
+                f"more than {SYMMETRY_RTOL:g} of its largest entry {scale:.3g}"
+            )
+    return a
+
+
+def all_finite(tree: object) -> bool:
+    """Whether every entry of every array in a pytree (parameters, outputs) is finite.
+
+    A pytree holding a traced value (inside ``jit``, ``vmap`` or ``scan``) has no numbers
+    yet: it counts as finite.
+    """
+    leaves = jax.tree_util.tree_leaves(tree)
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+        return True
+    return all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in leaves)

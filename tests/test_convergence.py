@@ -153,3 +153,12 @@ def test_linearised_training_keeps_the_whole_set(problem):
         convergence.train_to_convergence(
             apply_fn, theta0, x, y, ridge=0.1, lambda_max=lam, chunk=8, linearised=True
         )
+
+
+def test_a_step_past_the_stability_limit_is_refused(problem):
+    """A lambda_max 1000 times too small sets a step that diverges: refused, naming it."""
+    x, y, theta0, linear, _, lam = problem
+    with pytest.raises(ValueError, match=r"lambda_max=.*diverged.*stability limit"):
+        convergence.train_to_convergence(
+            linear, theta0, x, y, ridge=lam / 200, lambda_max=lam / 1000, method="gd", max_steps=500
+        )

@@ -97,3 +97,72 @@ def test_auroc_is_sklearns_over_leading_axes():
     scores = rng.standard_normal((3, 4, 50)) + positive
     expected = [[roc_auc_score(positive, s) for s in row] for row in scores]
     np.testing.assert_allclose(metrics.auroc(scores, positive), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"level": 1.5}, r"level must be less than 1"),
+        ({"level": 0.0}, r"level must be greater than 0"),
+        ({"var": -np.ones(5)}, r"var must be non-negative"),
+        ({"var": np.full(5, np.inf)}, r"var must be finite"),
+        ({"mean": np.zeros(4)}, r"mean must have shape \(5\), got \(4,\)"),
+        ({"y": np.zeros((5, 1))}, r"mean must have shape \(5, 1\), got \(5,\)"),
+    ],
+)
+def test_interval_coverage_refuses_bad_arguments(arguments, message):
+    given = {"y": np.zeros(5), "mean": np.zeros(5), "var": np.ones(5), "level": 0.9} | arguments
+    with pytest.raises(ValueError, match=message):
+        metrics.interval_coverage(**given)
+    assert metrics.interval_coverage(np.zeros(5), np.zeros(5), np.zeros(5), 0.9) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "message"),
+    [
+        ([64.0], [1.0], r"at least 2 points"),
+        ([64.0, 256.0, 1024.0], [1.0, 0.5], r"y must have shape \(3\), got \(2,\)"),
+        ([64.0, 256.0], [1.0, 0.0], r"y must be positive"),
+        ([-64.0, 256.0], [1.0, 0.5], r"x must be positive"),
+        ([64.0, 256.0], [1.0, np.nan], r"y must be finite"),
+        ([[64.0, 256.0]], [1.0, 0.5], r"x must have shape \(n\), got \(1, 2\)"),
+    ],
+)
+def test_power_law_fit_refuses_too_few_or_bad_points(x, y, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.power_law_fit(x, y)
+    two = metrics.power_law_fit([64.0, 256.0], [1.0, 0.5])  # exact through two points
+    assert two.slope == pytest.approx(-0.5) and two.slope_stderr == 0.0
+
+
+def test_other_metrics_name_their_bad_argument():
+    cov = np.eye(4) + 0.5
+    with pytest.raises(ValueError, match=r"var must be positive"):
+        metrics.gaussian_nll(np.zeros(3), np.zeros(3), np.zeros(3))
+    with pytest.raises(ValueError, match=r"mean must have shape"):
+        metrics.gaussian_nll(np.zeros(3), np.zeros(2), np.ones(3))
+    with pytest.raises(ValueError, match=r"dof must be an integer >= 1"):
+        metrics.variance_zscores(np.ones(3), 1.0, 0)
+    with pytest.raises(ValueError, match=r"dof must be an integer >= 1"):
+        metrics.variance_mc_floor(2.5)
+    with pytest.raises(ValueError, match=r"samples must have shape \(draws, 4\)"):
+        metrics.covariance_zscores(np.ones((10, 3)), cov)
+    with pytest.raises(ValueError, match=r"cov must be a square matrix"):
+        metrics.decorrelated_points(cov[:3])
+    with pytest.raises(ValueError, match=r"max_r2 must be greater than 0"):
+        metrics.decorrelated_points(cov, max_r2=0.0)
+    for null in (metrics.covariance_error_null, metrics.variance_discrepancy_null):
+        with pytest.raises(ValueError, match=r"cov must have shape \(n, n\)"):
+            null(np.ones(4), draws=10)
+        with pytest.raises(ValueError, match=r"draws must be an integer >= 1"):
+            null(cov, draws=0)
+        with pytest.raises(ValueError, match=r"repeats must be an integer >= 1"):
+            null(cov, draws=10, repeats=0)
+    with pytest.raises(ValueError, match=r"positive must hold one flag per score"):
+        metrics.auroc(np.ones((2, 5)), np.ones(4, bool))
+    with pytest.raises(ValueError, match=r"positive must mark some inputs and not all"):
+        metrics.auroc(np.ones((2, 5)), np.zeros(5, bool))
+    with pytest.raises(ValueError, match=r"n_negative must be an integer >= 1"):
+        metrics.auroc_null_sd(0, 10)
+    with pytest.raises(ValueError, match=r"repeats must be an integer >= 1"):
+        metrics.median_wall_time(lambda: None, repeats=0)

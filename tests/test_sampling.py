@@ -83,3 +83,27 @@ def test_posterior_samples_say_when_training_diverged(toy, monkeypatch):
         sampling.posterior_samples(
             spec, toy, heads=2, seeds=1, noise=0.5, lr_fraction=1.0, seed=0, steps=5
         )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m, c: (m, np.diag(c)), r"cov must have shape \(n, n\), got \(12,\)"),
+        (lambda m, c: (m, c[:, :-1]), r"cov must be a square matrix"),
+        (lambda m, c: (m, c + np.triu(np.full_like(c, 1e-3), 1)), r"cov must be symmetric"),
+        (lambda m, c: (m, np.where(np.eye(12) > 0, np.nan, c)), r"cov must be finite"),
+        (lambda m, c: (np.where(np.arange(12) == 3, np.nan, m), c), r"mean must be finite"),
+        (lambda m, c: (m[:-1], c), r"mean must have shape \(12\), got \(11,\)"),
+        (lambda m, c: (m[:, None], c), r"mean must have shape \(12\), got \(12, 1\)"),
+    ],
+)
+def test_gaussian_samples_refuse_a_bad_covariance_or_mean(change, message):
+    x = np.linspace(-1, 1, 12)
+    cov = np.exp(-((x[:, None] - x[None, :]) ** 2)) + 0.01 * np.eye(12)
+    with pytest.raises(ValueError, match=message):
+        sampling.gaussian_samples(*change(np.sin(x), cov), 10, seed=0)
+    with pytest.raises(ValueError, match="draws"):
+        sampling.gaussian_samples(np.sin(x), cov, 0, seed=0)
+    # round-off asymmetry (1e-9 of the largest entry) is a symmetric covariance
+    rough = cov + np.triu(np.full_like(cov, 1e-9), 1)
+    assert sampling.gaussian_samples(np.sin(x), rough, 3, seed=0).shape == (3, 12)

@@ -158,3 +158,50 @@ def test_relu_ntk_diagonal_matches_its_closed_form(toy):
     w2, b2 = spec.W_std**2, spec.b_std**2
     exact = w2 * (w2 * toy.x_test[:, 0] ** 2 + b2) + b2
     np.testing.assert_allclose(np.diag(blocks.test_test), exact, rtol=1e-13)
+
+
+def test_linearised_prediction_refuses_a_flat_target(kernels, lr):
+    """A target of shape (N,) would broadcast B_T (y - f_0(X)) into an (N, N) answer."""
+    op = theory.training_operator(kernels[1], lr=lr, steps=10).matrix
+    n_test, n_train = op.shape
+    rng = np.random.default_rng(0)
+    f0_test, f0_train = rng.standard_normal((3, n_test, 1)), rng.standard_normal((3, n_train, 1))
+    y = rng.standard_normal((n_train, 1))
+    assert theory.linearised_prediction(op, f0_test, f0_train, y).shape == (3, n_test, 1)
+    with pytest.raises(ValueError, match=rf"y_train must have shape \({n_train}, k\), got"):
+        theory.linearised_prediction(op, f0_test, f0_train, y[:, 0])
+    with pytest.raises(ValueError, match=r"y_train must have shape"):
+        theory.linearised_prediction(op, f0_test, f0_train, np.vstack([y, y]))
+    with pytest.raises(ValueError, match=r"f0_train must have shape"):
+        theory.linearised_prediction(op, f0_test, f0_train[..., 0], y)
+    with pytest.raises(ValueError, match=r"f0_test must have shape"):
+        theory.linearised_prediction(op, f0_test[:, :-1], f0_train, y)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda c, y: (c, np.concatenate([y, y]), 0.3),
+            r"y must have shape \(20, k\), got \(40, 1\)",
+        ),
+        (
+            lambda c, y: (c, np.concatenate([y, y])[:, 0], 0.3),
+            r"y must have shape \(20\), got \(40,\)",
+        ),
+        (lambda c, y: (c[:, :-1], y, 0.3), r"cov must be a square matrix"),
+        (lambda c, y: (np.diag(c), y, 0.3), r"cov must have shape"),
+        (lambda c, y: (np.full_like(c, np.nan), y, 0.3), r"cov must be finite"),
+        (lambda c, y: (c, np.full_like(y, np.inf), 0.3), r"y must be finite"),
+        (lambda c, y: (c, y, -0.1), r"noise must be at least 0"),
+        (lambda c, y: (c, y, float("nan")), r"noise must be a finite number"),
+    ],
+)
+def test_log_marginal_likelihood_refuses_mismatched_arguments(kernels, change, message):
+    cov = kernels[1].train_train
+    y = np.random.default_rng(0).standard_normal((len(cov), 1))
+    with pytest.raises(ValueError, match=message):
+        theory.log_marginal_likelihood(*change(cov, y))
+    # a flat y is one target column, and no noise is allowed
+    both = (theory.log_marginal_likelihood(cov, y[:, 0], s) for s in (0.0, 0.3))
+    assert list(both) == [theory.log_marginal_likelihood(cov, y, s) for s in (0.0, 0.3)]

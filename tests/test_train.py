@@ -387,3 +387,52 @@ def test_trained_ensemble_converges_with_a_ridge(toy):
     assert metrics.relative_error(fast.test, ens.test) < 0.01  # the same minimiser
     with pytest.raises(ValueError, match="ridge > 0"):
         train.steps_to_convergence(0.01, 0.0)
+
+
+def test_ensemble_variance_needs_two_members(toy):
+    """One member has no sample variance (0 degrees of freedom): refused, not NaN."""
+    common = {"seeds": 1, "steps": 0, "lr_fraction": 1.0, "seed": 0}
+    with pytest.raises(ValueError, match=r"members must be an integer >= 2, got 1"):
+        train.ensemble_variance(models.ArchSpec(width=16), toy, members=1, **common)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"input_dim": 0}, "input_dim"),
+        ({"members": 0}, "members"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 1.0}, "seed"),
+    ],
+)
+def test_init_params_refuses_bad_sizes_and_seeds(kwargs, name):
+    init_fn = models.network(models.ArchSpec(width=16))[0]
+    arguments = {"seed": 0, "members": 2, "input_dim": 1} | kwargs
+    with pytest.raises(ValueError, match=name):
+        train.init_params(init_fn, **arguments)
+
+
+def test_training_past_the_stability_limit_says_so(toy):
+    """lr = 10 is far past 2 / lambda_max (lambda_max about 140): the run ends in NaN."""
+    init_fn, apply_fn, _ = models.network(models.ArchSpec(width=16))
+    params = train.init_params(init_fn, 0, 2, 1)
+    one = jax.tree_util.tree_map(lambda a: a[0], params)
+    schedule = {"lr": 10.0, "steps": 20}
+    with pytest.raises(ValueError, match=r"lr=10 diverged.*stability limit"):
+        train.gradient_descent(apply_fn, one, toy.x_train, toy.y_train, **schedule)
+    # allowed on request, so that a run past the limit can be studied (notebook 01)
+    studied = {"allow_divergence": True} | schedule
+    result = train.gradient_descent(apply_fn, one, toy.x_train, toy.y_train, **studied)
+    assert not np.isfinite(result.losses[-1])
+    with pytest.raises(ValueError, match="allow_divergence"):
+        train.gradient_descent(
+            apply_fn, one, toy.x_train, toy.y_train, allow_divergence="yes", **schedule
+        )
+    with pytest.raises(ValueError, match=r"lr=10 diverged.*stability limit"):
+        train.gradient_descent_members(apply_fn, params, toy.x_train, toy.y_train, **schedule)
+    g = init_fn(jax.random.PRNGKey(1), (-1, 1))[1]
+    x, xt = toy.x_train, toy.x_test
+    args = (apply_fn, one, x, xt, apply_fn(g, x), apply_fn(g, xt))
+    with pytest.raises(ValueError, match=r"lr=10 diverged.*stability limit"):
+        train.rnd_error(*args, **schedule)
+    assert np.all(np.isfinite(train.rnd_error(*args, lr=1e-3, steps=20)))  # a stable step

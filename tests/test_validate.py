@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from rndlib import data, models, theory, train, validate
+from rndlib import data, metrics, models, sampling, theory, train, validate
 
 
 def test_quick_must_be_a_boolean():
@@ -134,3 +134,79 @@ def test_indices_are_distinct_and_in_range():
     for bad in ([4], [1, 1], [-1], [0.5]):
         with pytest.raises(ValueError, match="record"):
             validate.indices("record", bad, 4)
+
+
+def test_square_and_symmetric_matrices():
+    a = np.array([[2.0, 1.0], [1.0, 2.0]])
+    assert validate.square("cov", a, symmetric=True).shape == (2, 2)
+    with pytest.raises(ValueError, match=r"cov must be a square matrix, got shape \(2, 3\)"):
+        validate.square("cov", np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"cov must be symmetric"):
+        validate.square("cov", np.array([[2.0, 1.00001], [1.0, 2.0]]), symmetric=True)
+    validate.square("cov", np.array([[2.0, 1.0000001], [1.0, 2.0]]), symmetric=True)  # round-off
+
+
+def test_all_finite_looks_at_every_leaf():
+    assert validate.all_finite({"w": jax.numpy.ones(3), "b": np.zeros(2)})
+    assert not validate.all_finite({"w": jax.numpy.ones(3), "b": np.array([0.0, np.nan])})
+    assert not validate.all_finite((np.inf,))
+    assert jax.jit(lambda x: x if validate.all_finite(x) else -x)(np.ones(2)).sum() == 2.0
+
+
+def _tiny():
+    return models.ArchSpec(width=8)
+
+
+#: Every public function of the library with a ``seed``, called with the seed given.
+SEEDED = {
+    "train.Optimizer": lambda toy, s: train.Optimizer(seed=s),
+    "train.init_params": lambda toy, s: train.init_params(models.network(_tiny())[0], s, 2, 1),
+    "train.tangent_draw": lambda toy, s: train.tangent_draw({"w": np.ones(2)}, s),
+    "train.trained_ensemble": lambda toy, s: train.trained_ensemble(
+        _tiny(), *toy[:3], members=2, steps=0, lr_fraction=1.0, seed=s
+    ),
+    "train.ensemble_variance": lambda toy, s: train.ensemble_variance(
+        _tiny(), toy, members=2, seeds=1, steps=0, lr_fraction=1.0, seed=s
+    ),
+    "train.rnd_variance": lambda toy, s: train.rnd_variance(
+        _tiny(), toy, heads=2, seeds=1, steps=0, lr_fraction=1.0, seed=s
+    ),
+    "train.bayesian_rnd_errors": lambda toy, s: train.bayesian_rnd_errors(
+        _tiny(), toy, heads=2, seeds=1, steps=0, lr_fraction=1.0, seed=s
+    ),
+    "sampling.centred_network_mean": lambda toy, s: sampling.centred_network_mean(
+        _tiny(), toy, steps=0, lr_fraction=1.0, seed=s
+    ),
+    "sampling.posterior_samples": lambda toy, s: sampling.posterior_samples(
+        _tiny(), toy, heads=2, seeds=1, noise=0.5, lr_fraction=1.0, seed=s, steps=0
+    ),
+    "sampling.converged_posterior_samples": lambda toy, s: sampling.converged_posterior_samples(
+        _tiny(), toy, heads=2, seeds=1, noise=0.5, seed=s
+    ),
+    "sampling.gaussian_samples": lambda toy, s: sampling.gaussian_samples(
+        np.zeros(2), np.eye(2), 3, s
+    ),
+    "data.make_toy_1d": lambda toy, s: data.make_toy_1d(s),
+    "data.make_toy_2d": lambda toy, s: data.make_toy_2d(s),
+    "data.load_diabetes_split": lambda toy, s: data.load_diabetes_split(s),
+    "data.load_digits_ood": lambda toy, s: data.load_digits_ood(s, 10, 10),
+    "metrics.covariance_error_null": lambda toy, s: metrics.covariance_error_null(
+        np.eye(2), 3, repeats=2, seed=s
+    ),
+    "metrics.variance_discrepancy_null": lambda toy, s: metrics.variance_discrepancy_null(
+        np.eye(2), 3, repeats=2, seed=s
+    ),
+}
+
+
+@pytest.mark.parametrize("seed", [-1, 1.0, "0", True])
+@pytest.mark.parametrize("function", sorted(SEEDED))
+def test_every_seeded_function_refuses_a_bad_seed(toy, function, seed):
+    """A negative or non-integer seed stops at once (JAX would take -1, numpy a float)."""
+    with pytest.raises(ValueError, match=r"seed must be an integer >= 0"):
+        SEEDED[function](toy, seed)
+
+
+def test_seeded_functions_take_a_numpy_integer():
+    assert data.make_toy_1d(np.int64(3)).x_train.shape == (20, 1)
+    assert train.tangent_draw({"w": np.ones(2)}, jax.random.PRNGKey(0))["w"].shape == (2,)
