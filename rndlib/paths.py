@@ -8,7 +8,8 @@ notebook run any other way (papermill by hand, Jupyter) writes under
 by surprise.
 
 Outputs are staged: :func:`staged` hands out a path in this process's staging
-folder under ``build/staging/``, and :func:`publish` moves everything staged into
+folder under ``build/staging/`` of the output folder (``STAGING``: a scratch run stages
+in its scratch folder, never in the repository), and :func:`publish` moves everything staged into
 place at once. The notebooks publish in their last cell, after their checks
 passed, so a run whose checks fail replaces nothing.
 """
@@ -21,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 NOTEBOOKS = ROOT / "notebooks"
-STAGING = ROOT / "build" / "staging"
 
 OUTPUT = Path(os.environ.get("RNDLIB_OUTPUT_DIR", ROOT / "build" / "out")).resolve()
 FIGURES = OUTPUT / "figures"
 RESULTS = OUTPUT / "data" / "results"
+STAGING = OUTPUT / "build" / "staging"
 
 _staged: dict[Path, Path] = {}  # final path -> its staged copy
 _stage: Path | None = None

@@ -8,7 +8,7 @@ and sends the executed copy, the figures and the results under DIR instead
 committed files untouched. A notebook is written only when every cell ran: a
 failing one is kept under build/failed/ for reading, and the run stops. Figures
 and results reach their folders only from a notebook whose checks passed (see
-:mod:`rndlib.paths`); those of a failed run stay under build/staging/.
+:mod:`rndlib.paths`); those of a failed run stay under build/staging/ of its output.
 Volatile metadata (papermill's timestamps and durations, cell timings) is
 stripped, so an executed notebook changes only where its outputs do.
 

@@ -51,6 +51,14 @@ def test_default_output_is_under_build():
     assert run.stdout.strip() == str(paths.ROOT / "build" / "out")
 
 
+def test_a_run_elsewhere_stages_in_its_own_output(tmp_path):
+    """With RNDLIB_OUTPUT_DIR set, nothing is staged in the repository."""
+    env = os.environ | {"RNDLIB_OUTPUT_DIR": str(tmp_path)}
+    command = [sys.executable, "-c", "from rndlib import paths; print(paths.STAGING)"]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == str(tmp_path.resolve() / "build" / "staging")
+
+
 def notebook(path, checks):
     """A two-cell notebook: it saves a figure, then runs its checks and writes its results."""
     nb = nbformat.v4.new_notebook()
