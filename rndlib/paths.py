@@ -8,10 +8,10 @@ notebook run any other way (papermill by hand, Jupyter) writes under
 by surprise.
 
 Outputs are staged: :func:`staged` hands out a path in this process's staging
-folder under ``build/staging/`` of the output folder (``STAGING``: a scratch run stages
-in its scratch folder, never in the repository), and :func:`publish` moves everything staged into
-place at once. The notebooks publish in their last cell, after their checks
-passed, so a run whose checks fail replaces nothing.
+folder under ``build/staging/`` of the output folder (``STAGING``: a scratch run
+stages in its scratch folder, never in the repository), and :func:`publish` moves
+everything staged into place at once. The notebooks publish in their last cell,
+after their checks passed, so a run whose checks fail replaces nothing.
 """
 
 import os
