@@ -179,14 +179,9 @@ def _spectrum(name: str, cov: object) -> tuple[np.ndarray, _Spectrum]:
         ValueError: naming ``name``, if ``cov`` is not a finite square matrix, not
             symmetric within ``SYMMETRY_RTOL`` or not PSD within ``PSD_RTOL``.
     """
-    cov = np.asarray(cov, np.float64)
-    if cov.ndim != 2 or cov.shape[0] != cov.shape[1] or cov.shape[0] == 0:
+    cov = np.asarray(validate.square(name, cov, symmetric=True))
+    if len(cov) == 0:
         raise ValueError(f"{name} must be a square matrix, got shape {cov.shape}")
-    if not np.all(np.isfinite(cov)):
-        raise ValueError(f"{name} must be finite: {int(np.sum(~np.isfinite(cov)))} entries are not")
-    asymmetry = np.max(np.abs(cov - cov.T))
-    if asymmetry > SYMMETRY_RTOL * np.max(np.abs(cov)):
-        raise ValueError(f"{name} must be symmetric: max |C - C^T| = {asymmetry:.3g}")
 
     def compute():
         evals, evecs = np.linalg.eigh((cov + cov.T) / 2)
