@@ -13,14 +13,37 @@ from rndlib import validate
 
 
 class PowerLaw(NamedTuple):
-    """``error ~ scale * width**slope``, fitted by least squares on log-log axes."""
+    """``error ~ scale * width**slope``, fitted by least squares on log-log axes.
+
+    ``dof`` is the fit's residual degrees of freedom (points - 2), those of its t test.
+    """
 
     slope: float
     slope_stderr: float
     scale: float
+    dof: int
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.scale * np.asarray(x, np.float64) ** self.slope
+
+    def slope_pvalue(self, slope: float, alternative: str) -> float:
+        """The t test's p-value of the fitted slope against ``slope``.
+
+        Exact when the log errors scatter normally, with one variance, about the law.
+
+        Args:
+            slope: the slope of the null hypothesis.
+            alternative: ``"less"`` (the fitted slope falls below ``slope``) or
+                ``"two-sided"``.
+        """
+        validate.finite("slope", slope)
+        validate.choice("alternative", alternative, ("less", "two-sided"))
+        if self.dof < 1 or not self.slope_stderr > 0:
+            raise ValueError(f"a slope's t test needs dof >= 1 and a stderr > 0, got {self}")
+        t = (self.slope - slope) / self.slope_stderr
+        if alternative == "less":
+            return float(scipy.stats.t.cdf(t, self.dof))
+        return float(2 * scipy.stats.t.sf(abs(t), self.dof))
 
 
 def relative_error(estimate: np.ndarray, reference: np.ndarray) -> float:
@@ -47,7 +70,7 @@ def power_law_fit(x: np.ndarray, y: np.ndarray) -> PowerLaw:
         if np.min(values) <= 0:
             raise ValueError(f"{name} must be positive (log-log axes), got {np.min(values):.3g}")
     fit = scipy.stats.linregress(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)))
-    return PowerLaw(float(fit.slope), float(fit.stderr), float(np.exp(fit.intercept)))
+    return PowerLaw(float(fit.slope), float(fit.stderr), float(np.exp(fit.intercept)), n - 2)
 
 
 def covariance_zscores(

@@ -42,6 +42,34 @@ def test_power_law_fit_recovers_a_known_rate():
     assert fit(16.0) == pytest.approx(0.75)
 
 
+def test_slope_pvalue_holds_its_level_on_simulated_power_laws():
+    # log errors scattered normally about n^-1/2: the t test's p-values are uniform
+    rng = np.random.default_rng(0)
+    widths = np.repeat([64, 256, 1024, 4096], 8)
+    fits = [
+        metrics.power_law_fit(widths, widths**-0.5 * np.exp(0.3 * rng.standard_normal(32)))
+        for _ in range(4000)
+    ]
+    assert fits[0].dof == 30
+    two = np.array([f.slope_pvalue(-0.5, "two-sided") for f in fits])
+    less = np.array([f.slope_pvalue(-0.5, "less") for f in fits])
+    for p in (two, less):  # 0.05 within 4 binomial standard errors (0.0034)
+        assert abs(np.mean(p < 0.05) - 0.05) < 0.014
+    wrong = [f.slope_pvalue(0.0, "less") for f in fits]  # a fall, against "no fall"
+    assert np.mean(np.array(wrong) < 1e-3) > 0.99
+
+
+def test_slope_pvalue_refuses_what_it_cannot_test():
+    exact = metrics.power_law_fit([64.0, 256.0], [1.0, 0.5])
+    with pytest.raises(ValueError, match=r"dof >= 1"):
+        exact.slope_pvalue(-0.5, "less")
+    fit = metrics.power_law_fit([64.0, 256.0, 1024.0], [1.0, 0.6, 0.2])
+    with pytest.raises(ValueError, match=r"alternative must be one of"):
+        fit.slope_pvalue(-0.5, "greater")
+    with pytest.raises(ValueError, match=r"slope must be a finite number"):
+        fit.slope_pvalue(np.nan, "less")
+
+
 def test_relative_errors():
     assert metrics.relative_error(np.array([1.0, 1.0]), np.array([1.0, 0.0])) == pytest.approx(1.0)
     assert metrics.mean_relative_discrepancy([1.1, 0.8], [1.0, 1.0]) == pytest.approx(0.15)
