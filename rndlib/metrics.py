@@ -46,10 +46,25 @@ class PowerLaw(NamedTuple):
         return float(2 * scipy.stats.t.sf(abs(t), self.dof))
 
 
+def _paired(estimate: object, reference: object) -> tuple[np.ndarray, np.ndarray]:
+    """Both as finite float64 arrays of the reference's shape, else ValueError naming one."""
+    ndim = np.ndim(reference)
+    reference = validate.array("reference", reference, tuple(f"n{i}" for i in range(ndim)))
+    return np.asarray(validate.array("estimate", estimate, reference.shape)), np.asarray(reference)
+
+
 def relative_error(estimate: np.ndarray, reference: np.ndarray) -> float:
-    """``||estimate - reference|| / ||reference||`` in the Frobenius norm."""
-    estimate, reference = np.asarray(estimate), np.asarray(reference)
-    return float(np.linalg.norm(estimate - reference) / np.linalg.norm(reference))
+    """``||estimate - reference|| / ||reference||`` in the Frobenius norm.
+
+    Raises:
+        ValueError: naming the argument, for arrays of different shapes, non-finite
+            entries or a reference that is all zero.
+    """
+    estimate, reference = _paired(estimate, reference)
+    norm = np.linalg.norm(reference)
+    if not norm > 0:
+        raise ValueError("reference must not be all zero (the error is relative to it)")
+    return float(np.linalg.norm(estimate - reference) / norm)
 
 
 def power_law_fit(x: np.ndarray, y: np.ndarray) -> PowerLaw:
@@ -90,7 +105,7 @@ def covariance_zscores(
     n = len(validate.square("cov", cov))
     validate.array("samples", samples, ("draws", n))
     samples = np.asarray(samples, np.float64)
-    centred = samples - (0.0 if mean is None else mean)
+    centred = samples - (0.0 if mean is None else validate.array("mean", mean, (n,)))
     draws = len(samples)
     estimate = centred.T @ centred / draws
     var = np.diag(cov)
@@ -107,11 +122,29 @@ def variance_zscores(estimate: np.ndarray, exact: np.ndarray, dof: int) -> np.nd
     quantile gives an exactly N(0, 1) score, without the chi-square's skew that
     ``(estimate / exact - 1) / sqrt(2 / dof)`` keeps at small ``dof``.
 
+    ``estimate`` and ``exact`` broadcast against each other (numpy's rules).
+
     Raises:
-        ValueError: if ``dof`` is not a positive integer.
+        ValueError: naming the argument, if ``dof`` is not a positive integer, or
+            ``estimate`` and ``exact`` do not broadcast, are not finite, or hold a
+            negative estimate or a variance that is not positive.
     """
     validate.positive_int("dof", dof)
-    ratio = np.asarray(estimate, np.float64) / np.asarray(exact, np.float64)
+    estimate, exact = np.asarray(estimate, np.float64), np.asarray(exact, np.float64)
+    try:
+        np.broadcast_shapes(estimate.shape, exact.shape)
+    except ValueError:
+        raise ValueError(
+            f"estimate {estimate.shape} and exact {exact.shape} must broadcast together"
+        ) from None
+    for name, values in (("estimate", estimate), ("exact", exact)):
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{name} must be finite")
+    if np.any(exact <= 0):
+        raise ValueError(f"exact must be positive (variances), got minimum {np.min(exact):.3g}")
+    if np.any(estimate < 0):
+        raise ValueError(f"estimate must be non-negative, got minimum {np.min(estimate):.3g}")
+    ratio = estimate / exact
     chi2, upper = dof * ratio, ratio > 1
     # Each tail through its own survival function keeps its digits far into the tail.
     z = np.asarray(scipy.special.ndtri(scipy.special.chdtr(dof, np.where(upper, 0.0, chi2))))
@@ -157,8 +190,16 @@ def decorrelated_points(cov: np.ndarray, max_r2: float = 0.1) -> np.ndarray:
 
 
 def mean_relative_discrepancy(estimate: np.ndarray, reference: np.ndarray) -> float:
-    """``mean_x |estimate(x) / reference(x) - 1|``: the discrepancy of a variance profile."""
-    return float(np.mean(np.abs(np.asarray(estimate) / np.asarray(reference) - 1.0)))
+    """``mean_x |estimate(x) / reference(x) - 1|``: the discrepancy of a variance profile.
+
+    Raises:
+        ValueError: naming the argument, for arrays of different shapes, non-finite
+            entries or a reference that is not positive everywhere.
+    """
+    estimate, reference = _paired(estimate, reference)
+    if np.any(reference <= 0):
+        raise ValueError(f"reference must be positive, got minimum {np.min(reference):.3g}")
+    return float(np.mean(np.abs(estimate / reference - 1.0)))
 
 
 def _exact_draws(cov: np.ndarray, draws: int, repeats: int, seed: int):
@@ -308,7 +349,13 @@ def energy_distance(a: np.ndarray, b: np.ndarray) -> float:
     Zero only when the two distributions agree (Szekely & Rizzo 2013); computed from
     all pairs, so two finite samples of the same distribution give a small positive
     value, whose size a baseline of two exact samples shows.
+
+    Raises:
+        ValueError: naming the argument, for samples that are not finite 2-D arrays of
+            one dimension.
     """
+    a = validate.array("a", a, ("draws", "dim"))
+    b = validate.array("b", b, ("draws", a.shape[1]))
     cross = scipy.spatial.distance.cdist(a, b).mean()
     within_a = scipy.spatial.distance.cdist(a, a).mean()
     within_b = scipy.spatial.distance.cdist(b, b).mean()

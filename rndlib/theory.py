@@ -260,8 +260,16 @@ def gp_noise_by_evidence(cov: np.ndarray, y: np.ndarray, bounds=(1e-4, 1e2)) -> 
     """The noise variance that maximises :func:`log_marginal_likelihood` (type-II ML).
 
     Bounded scalar search over ``log noise`` (``scipy.optimize.minimize_scalar``).
+
+    Raises:
+        ValueError: naming the argument, for ``bounds`` that are not two finite
+            positive numbers in increasing order.
     """
-    low, high = np.log(bounds[0]), np.log(bounds[1])
+    if len(bounds) != 2:
+        raise ValueError(f"bounds must be (low, high), got {bounds!r}")
+    low = validate.finite("bounds[0]", bounds[0], above=0.0)
+    high = validate.finite("bounds[1]", bounds[1], above=low)
+    low, high = np.log(low), np.log(high)
     best = scipy.optimize.minimize_scalar(
         lambda log_noise: -log_marginal_likelihood(cov, y, float(np.exp(log_noise))),
         bounds=(low, high),

@@ -194,3 +194,38 @@ def test_other_metrics_name_their_bad_argument():
         metrics.auroc_null_sd(0, 10)
     with pytest.raises(ValueError, match=r"repeats must be an integer >= 1"):
         metrics.median_wall_time(lambda: None, repeats=0)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: metrics.relative_error(np.ones(3), np.ones(4)), r"estimate must have shape \(4\)"),
+        (lambda: metrics.relative_error(np.ones((2, 2)), np.zeros((2, 2))), r"reference must not"),
+        (lambda: metrics.relative_error([1.0, np.nan], [1.0, 1.0]), r"estimate must be finite"),
+        (
+            lambda: metrics.mean_relative_discrepancy(np.ones(3), np.ones(1)),
+            r"estimate must have shape \(1\)",
+        ),
+        (lambda: metrics.mean_relative_discrepancy(np.ones(2), [1.0, 0.0]), r"reference must be"),
+        (lambda: metrics.variance_zscores(np.ones(3), np.ones(4), 8), r"must broadcast together"),
+        (lambda: metrics.variance_zscores([np.nan], np.ones(1), 8), r"estimate must be finite"),
+        (lambda: metrics.variance_zscores(np.ones(2), [1.0, -1.0], 8), r"exact must be positive"),
+        (lambda: metrics.variance_zscores([-1.0, 1.0], np.ones(2), 8), r"estimate must be non-neg"),
+        (lambda: metrics.energy_distance(np.ones((4, 2)), np.ones((4, 3))), r"b must have shape"),
+        (lambda: metrics.energy_distance(np.ones(4), np.ones((4, 1))), r"a must have shape"),
+        (
+            lambda: metrics.covariance_zscores(np.ones((8, 3)), np.eye(3), mean=np.zeros(2)),
+            r"mean must have shape \(3\)",
+        ),
+    ],
+)
+def test_paired_metrics_refuse_mismatched_or_invalid_arrays(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_variance_zscores_broadcast_estimates_against_variances():
+    z = metrics.variance_zscores(np.ones((5, 2, 3)), np.ones(3), 8)
+    assert z.shape == (5, 2, 3) and np.allclose(z, z[0, 0])
+    scaled = metrics.variance_zscores(np.ones(3), np.array([[1.0], [2.0]]), 8)  # two scales
+    assert scaled.shape == (2, 3) and np.all(scaled[1] < scaled[0])

@@ -145,6 +145,14 @@ def test_log_marginal_likelihood_and_its_noise(kernels):
         (len(cov), 400)
     )
     assert theory.gp_noise_by_evidence(cov, draws) == pytest.approx(0.5, rel=0.1)
+    for bounds, message in [
+        ((0.0, 1.0), r"bounds\[0\] must be greater than 0"),
+        ((1.0, 0.5), r"bounds\[1\] must be greater than 1"),
+        ((1e-3, np.inf), r"bounds\[1\] must be a finite number"),
+        ((1e-3,), r"bounds must be \(low, high\)"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            theory.gp_noise_by_evidence(cov, draws, bounds)
 
 
 def test_relu_ntk_diagonal_matches_its_closed_form(toy):
