@@ -186,7 +186,10 @@ def seed_runs(notebooks: list[Path], seeds: list[int]) -> dict[str, Any]:
 
 
 def seeds_table(record: dict[str, Any], seeds: int = 20) -> str:
-    """The README's table of a seeds study: per notebook, runs, passes and decoy margins."""
+    """The README's table of a seeds study: per notebook, runs, passes and decoy margins.
+
+    Below it, each failed run with the last line of its error.
+    """
     rows = [
         "| notebook | seeds run | passed | smallest decoy margin | median margin | failed at |",
         "|---|---|---|---|---|---|",
@@ -202,7 +205,22 @@ def seeds_table(record: dict[str, Any], seeds: int = 20) -> str:
         rows.append(
             f"| {stem} | {len(runs)} of {seeds} | {passed} | {smallest} | {median} | {failed} |"
         )
+    failures = [
+        f"- {stem} at seed {seed}: `{_error_line(by[stem]['error'])}`"
+        for seed, by in sorted(record.items(), key=lambda item: int(item[0]))
+        for stem in sorted(by)
+        if not by[stem]["passed"]
+    ]
+    if failures:
+        rows += ["", "Each failed run, with the last line of its error:", "", *failures]
     return "\n".join(rows)
+
+
+def _error_line(error: str) -> str:
+    """The last line of a recorded error (``AssertionError: ...``), at most 200 characters."""
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else "(no message)"
+    return (last if len(last) <= 200 else last[:197] + "...").replace("`", "'")
 
 
 def write_seeds_table(record: dict[str, Any]) -> None:

@@ -68,9 +68,10 @@ def test_seeds_table_counts_runs_passes_and_margins():
             "02_x": {"passed": True, "min_margin": 3.0},
             "01_y": {"passed": True, "min_margin": None},
         },
-        "101": {"02_x": {"passed": False, "min_margin": None, "error": "e"}},
+        "101": {"02_x": {"passed": False, "min_margin": None, "error": "  x = 1\nValueError: e\n"}},
         "102": {"02_x": {"passed": True, "min_margin": 5.0}},
     }
     rows = pipeline.seeds_table(record).splitlines()
     assert rows[2] == "| 01_y | 1 of 20 | 1 | — | — | none |"
     assert rows[3] == "| 02_x | 3 of 20 | 2 | 3.00 | 4.00 | 101 |"
+    assert rows[-1] == "- 02_x at seed 101: `ValueError: e`"
