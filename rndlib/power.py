@@ -13,13 +13,16 @@ The checks cache their nulls by covariance and size (:mod:`rndlib.checks`), so t
 simulated set costs the statistics of one run, not a new null.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 import numpy as np
 import scipy.stats
 
 from rndlib import checks, validate
+
+#: The power every check must have against each of its decoys.
+MINIMUM_POWER = 0.999
 
 
 class Rate(NamedTuple):
@@ -85,3 +88,40 @@ def variance_estimates(
 def within_level(rate: Rate, level: float) -> bool:
     """Whether a false-alarm rate is consistent with ``level``: its interval reaches it."""
     return rate.low <= level
+
+
+def report(power_of: Mapping[str, Rate], false_alarms: Mapping[str, Rate]) -> str:
+    """The rates as the checks cells print them: power against each decoy, then false alarms.
+
+    One line per rate, with its 95% interval.
+    """
+    width = max(map(len, [*power_of, *false_alarms]), default=0)
+    return "\n".join(
+        f"{kind:12s} {name:{width}s} {r.value:.4f} (95%: {r.low:.4f} to {r.high:.4f})"
+        for kind, rates in (("power", power_of), ("false alarms", false_alarms))
+        for name, r in rates.items()
+    )
+
+
+def shortfalls(
+    power_of: Mapping[str, Rate], false_alarms: Mapping[str, Rate], level: float
+) -> list[str]:
+    """What the rates fail of the suite's standard; empty when they meet it.
+
+    Each decoy must be rejected with power at least :data:`MINIMUM_POWER`, and each check
+    of the truth must raise false alarms within ``level`` (:func:`within_level`).
+    """
+    level = validate.finite("level", level, above=0.0, below=1.0)
+    if not power_of or not false_alarms:
+        raise ValueError("power_of and false_alarms must each hold at least one rate")
+    weak = [
+        f"power {r.value:.4f} below {MINIMUM_POWER} against {name}"
+        for name, r in power_of.items()
+        if r.value < MINIMUM_POWER
+    ]
+    loud = [
+        f"false alarms {r.value:.4f} (from {r.low:.4f}) above the level {level:.2g}: {name}"
+        for name, r in false_alarms.items()
+        if not within_level(r, level)
+    ]
+    return weak + loud

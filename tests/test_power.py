@@ -69,3 +69,20 @@ def test_rate_counts_rejections_and_refuses_what_is_not_one_per_set():
         power.rate(np.zeros(200))
     with pytest.raises(ValueError, match=r"simulated sets must be an integer >= 100"):
         power.rate(np.zeros(50, bool))
+
+
+def test_report_and_shortfalls_of_rates():
+    good, weak = power.Rate(1.0, 0.996, 1.0, 1000), power.Rate(0.99, 0.98, 0.995, 1000)
+    calm, loud = power.Rate(0.001, 0.0, 0.0056, 1000), power.Rate(0.02, 0.012, 0.03, 1000)
+    lines = power.report({"twice": good}, {"truth": calm}).splitlines()
+    assert lines == [
+        "power        twice 1.0000 (95%: 0.9960 to 1.0000)",
+        "false alarms truth 0.0010 (95%: 0.0000 to 0.0056)",
+    ]
+    assert power.shortfalls({"twice": good}, {"truth": calm}, 0.01) == []
+    found = power.shortfalls({"twice": good, "half": weak}, {"truth": loud}, 0.01)
+    assert len(found) == 2 and "against half" in found[0] and found[1].endswith(": truth")
+    with pytest.raises(ValueError, match="level must be"):
+        power.shortfalls({"twice": good}, {"truth": calm}, 1.5)
+    with pytest.raises(ValueError, match="at least one rate"):
+        power.shortfalls({}, {"truth": calm}, 0.01)
