@@ -88,20 +88,29 @@ def test_two_quick_runs_write_identical_files(quick_suite, tmp_path):
             assert path.read_bytes() == (output / folder / path.name).read_bytes(), path.name
 
 
+QUICK = ("-p", "quick", "True")
+
+
 @pytest.mark.notebooks
 @pytest.mark.parametrize(
-    ("stem", "parameter", "value", "message"),
+    ("stem", "parameter", "value", "message", "extra"),
     [
-        ("01_ntk_regime", "width", "-1", "width must be an integer >= 1, got -1"),
-        ("01_ntk_regime", "quick", "false", "quick must be True or False"),
-        ("01_ntk_regime", "widths", "1024", "widths must be a list, e.g. -p widths '[1, 2]'"),
-        ("01_ntk_regime", "activation", "tanh", "activation must be one of"),
+        ("01_ntk_regime", "width", "-1", "width must be an integer >= 1, got -1", ()),
+        ("01_ntk_regime", "quick", "false", "quick must be True or False", ()),
+        ("01_ntk_regime", "widths", "1024", "widths must be a list, e.g. -p widths '[1, 2]'", ()),
+        ("01_ntk_regime", "activation", "tanh", "activation must be one of", ()),
         # a JSON list given to -p is read as a list: its second entry is the one at fault
-        ("03_bayesian_rnd_posterior", "noise_levels", "[0.1, -1]", "noise_levels[1] must be"),
+        ("03_bayesian_rnd_posterior", "noise_levels", "[0.1, -1]", "noise_levels[1] must be", ()),
+        # quick mode replaces these, but only after the values as given are checked
+        ("05_beyond_the_kernel_regime", "widths", "[]", "widths must not be empty", QUICK),
+        ("06_real_data_uncertainty", "heads", "1", "heads must be an integer >= 2, got 1", QUICK),
     ],
 )
-def test_bad_parameter_stops_at_once_naming_it(tmp_path, stem, parameter, value, message):
-    """papermill's -p as a user types it: the run stops in the parameter checks, nothing written."""
+def test_bad_parameter_stops_at_once_naming_it(tmp_path, stem, parameter, value, message, extra):
+    """papermill's -p as a user types it: the run stops in the parameter checks, nothing written.
+
+    ``extra``: further -p pairs (quick mode, which replaces the parameter given).
+    """
     committed = {p.name: p.read_bytes() for p in (paths.ROOT / "figures").glob("*")}
     env = {k: v for k, v in os.environ.items() if k != "RNDLIB_OUTPUT_DIR"}
     command = [
@@ -114,6 +123,7 @@ def test_bad_parameter_stops_at_once_naming_it(tmp_path, stem, parameter, value,
         "-p",
         parameter,
         value,
+        *extra,
     ]
     run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode != 0
