@@ -75,3 +75,23 @@ def test_seeds_table_counts_runs_passes_and_margins():
     assert rows[2] == "| 01_y | 1 of 20 | 1 | — | — | none |"
     assert rows[3] == "| 02_x | 3 of 20 | 2 | 3.00 | 4.00 | 101 |"
     assert rows[-1] == "- 02_x at seed 101: `ValueError: e`"
+
+
+def test_the_readme_quotes_the_timings_as_recorded():
+    timings = json.loads(pipeline.TIMINGS.read_text())
+    readme = pipeline.README.read_text()
+    block = readme[readme.index(pipeline.TIMINGS_START) : readme.index(pipeline.TIMINGS_END)]
+    assert block.strip().endswith(pipeline.timings_table(timings))
+
+
+def test_timings_table_sums_and_marks_runs_over_budget():
+    timings = {
+        "quick_s": {"01_a": 38.2, "02_b": 95.0},
+        "full_s": {"01_a": 104.4},
+        "machine": {"system": "Linux", "processor": "x86_64", "cpu_count": 2, "python": "3.12.1"},
+    }
+    rows = pipeline.timings_table(timings).splitlines()
+    assert rows[2] == "| 01_a | 38 s | 1 min 44 s |"
+    assert rows[3] == "| 02_b | 1 min 35 s (over budget) | — |"
+    assert rows[4] == "| all | 2 min 13 s | 1 min 44 s |"
+    assert "2 CPUs and Python 3.12.1" in rows[-1]
