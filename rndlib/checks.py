@@ -565,19 +565,6 @@ def _standardised(projected: np.ndarray) -> np.ndarray:
     return flat.reshape(*flat.shape[:-3], -1, flat.shape[-1])
 
 
-def max_head_correlation(errors: np.ndarray, cov: np.ndarray) -> float:
-    """Largest ``|corr|`` between two heads' errors, whitened by their claimed covariance.
-
-    ``errors`` (networks, n, heads) at n inputs whose covariance (each head's) is
-    claimed to be ``cov`` (n, n). In the r leading eigendirections of ``cov``
-    (eigenvalues above ``LEADING_FLOOR`` times the largest, so that whitening amplifies
-    no small error), whitened, each head's errors are networks x r independent N(0, 1)
-    draws under the claim; the uncentred correlation between two heads is then about
-    N(0, 1 / (networks r)) if the heads are independent.
-    """
-    return float(_max_offdiagonal_correlation(_whitened_heads(errors, cov)[None])[0])
-
-
 def _offdiagonal_correlations(samples: np.ndarray) -> np.ndarray:
     """(repeats, pairs): uncentred correlations between the columns of (repeats, draws, heads)."""
     gram = np.swapaxes(samples, -1, -2) @ samples
@@ -586,21 +573,21 @@ def _offdiagonal_correlations(samples: np.ndarray) -> np.ndarray:
     return corr[..., ~np.eye(samples.shape[-1], dtype=bool)]
 
 
-def _max_offdiagonal_correlation(samples: np.ndarray) -> np.ndarray:
-    """(repeats,) largest |uncentred correlation| between columns of (repeats, draws, heads)."""
-    return np.max(np.abs(_offdiagonal_correlations(samples)), axis=-1)
-
-
 def head_independence_check(
     errors: np.ndarray, cov: np.ndarray, *, level: float, repeats: int = 1000, seed: int = 0
 ) -> Check:
     """Prop. 5.5 of Zanger et al. (2026): are the heads' errors independent, each N(0, cov)?
 
-    Two statistics: ``max_head_corr``, :func:`max_head_correlation` (one pair of heads
-    that moves together), and ``mean_head_corr2``, the mean squared correlation over all
-    pairs (every pair a little: a component that all heads share). Their null, exact
-    independent heads, is simulated with the same numbers of networks, directions and
-    heads, standardised the same way.
+    ``errors`` (networks, n, heads) at n inputs whose covariance (each head's) is claimed
+    to be ``cov`` (n, n). In the r leading eigendirections of ``cov`` (eigenvalues above
+    ``LEADING_FLOOR`` times the largest, so that whitening amplifies no small error),
+    whitened, each head's errors are networks x r independent N(0, 1) draws under the
+    claim; the uncentred correlation between two heads is then about N(0, 1 / (networks r))
+    if the heads are independent. Two statistics: ``max_head_corr``, the largest
+    ``|corr|`` between two heads (one pair of heads that moves together), and
+    ``mean_head_corr2``, the mean squared correlation over all pairs (every pair a little:
+    a component that all heads share). Their null, exact independent heads, is simulated
+    with the same numbers of networks, directions and heads, standardised the same way.
     """
     level = _check_level(level)
     repeats = validate.positive_int("repeats", repeats, minimum=50)

@@ -857,7 +857,6 @@ class ErrorDraws(NamedTuple):
     residual: np.ndarray
     draw_gap: np.ndarray
     path: np.ndarray | None = None
-    errors: np.ndarray | None = None
 
 
 def bayesian_rnd_errors(

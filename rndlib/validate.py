@@ -101,17 +101,14 @@ def choice(name: str, value: object, options: Collection[str]) -> str:
     return value
 
 
-def array(
-    name: str, value: object, shape: Sequence[int | str], *, finite_only: bool = True
-) -> np.ndarray | jax.Array:
-    """Return ``value`` as a float64 array of the given shape, else raise ValueError.
+def array(name: str, value: object, shape: Sequence[int | str]) -> np.ndarray | jax.Array:
+    """Return ``value`` as a finite float64 array of the given shape, else raise ValueError.
 
     Args:
         name: the argument's name, for the message.
         value: anything numpy reads as an array of numbers (a JAX array included).
         shape: the expected shape: a length, or a letter that accepts any length
             (``("n", "d")``: any 2-D array).
-        finite_only: also refuse NaN and infinite entries.
 
     A traced JAX value (inside ``jit``, ``vmap`` or ``scan``) has no numbers yet: only
     its shape is checked, and it is returned as it is.
@@ -131,7 +128,7 @@ def array(
         raise ValueError(f"{name} must have shape {wanted}, got {a.shape}")
     if isinstance(a, jax.core.Tracer):
         return a
-    if finite_only and not np.all(np.isfinite(a)):
+    if not np.all(np.isfinite(a)):
         bad = int(np.sum(~np.isfinite(a)))
         raise ValueError(f"{name} must be finite: {bad} of its {a.size} entries are NaN or inf")
     return a
