@@ -296,8 +296,8 @@ def _profile_null(key: str, root, dof: int, repeats: int, seed: int):
 
 def _profile_tests(estimate, cov, dof: int, repeats: int, seed: int):
     """Scale -> the profile statistics' tests, against a null simulated once."""
-    dof = validate.positive_int("dof", dof)
-    repeats = validate.positive_int("repeats", repeats, minimum=50)
+    dof = validate.integer("dof", dof)
+    repeats = validate.integer("repeats", repeats, minimum=50)
     cov, spectrum = _spectrum("cov", cov)
     root = spectrum.root
     estimate = np.asarray(estimate, np.float64)
@@ -509,8 +509,8 @@ def chi2_law_check(
     (The fitted tail of the other checks is conservative this far out, which costs power.)
     """
     level = _check_level(level)
-    dof = validate.positive_int("dof", dof)
-    repeats = validate.positive_int("repeats", repeats, minimum=50)
+    dof = validate.integer("dof", dof)
+    repeats = validate.integer("repeats", repeats, minimum=50)
     max_r2 = validate.finite("max_r2", max_r2, above=0.0, below=1.0)
     cov, spectrum = _spectrum("cov", cov)
     values, keep = _normalised_estimates(estimates, cov, spectrum.key, dof, "estimates", max_r2)
@@ -590,7 +590,7 @@ def head_independence_check(
     with the same numbers of networks, directions and heads, standardised the same way.
     """
     level = _check_level(level)
-    repeats = validate.positive_int("repeats", repeats, minimum=50)
+    repeats = validate.integer("repeats", repeats, minimum=50)
     white = _whitened_heads(errors, cov)
     networks, heads = np.shape(errors)[0], np.shape(errors)[2]
 
@@ -692,8 +692,8 @@ def auroc_gap_check(
             labels that are not both classes, or non-finite values.
     """
     level = _check_level(level)
-    dof_a, dof_b = validate.positive_int("dof_a", dof_a), validate.positive_int("dof_b", dof_b)
-    repeats = validate.positive_int("repeats", repeats, minimum=50)
+    dof_a, dof_b = validate.integer("dof_a", dof_a), validate.integer("dof_b", dof_b)
+    repeats = validate.integer("repeats", repeats, minimum=50)
     if not len(scores_a) == len(scores_b) == len(covs) == len(labels) > 0:
         raise ValueError("scores_a, scores_b, covs and labels must have one entry per split")
     roots, positives, gap = [], [], 0.0
@@ -756,8 +756,8 @@ def log_ratio_check(
             non-finite or non-positive scores, or a ``ratio`` that is not positive.
     """
     level = _check_level(level)
-    dof_a, dof_b = validate.positive_int("dof_a", dof_a), validate.positive_int("dof_b", dof_b)
-    repeats = validate.positive_int("repeats", repeats, minimum=50)
+    dof_a, dof_b = validate.integer("dof_a", dof_a), validate.integer("dof_b", dof_b)
+    repeats = validate.integer("repeats", repeats, minimum=50)
     ratio = validate.finite("ratio", ratio, above=0.0)
     if not len(scores_a) == len(scores_b) == len(covs) > 0:
         raise ValueError("scores_a, scores_b and covs must have one entry per split")

@@ -235,9 +235,9 @@ def train_to_convergence(
     validate.array("y", y, ("members", n, "k") if members else (n, "k"))
     ridge = validate.finite("ridge", ridge, above=0.0)
     tol = validate.finite("tol", tol, above=0.0)
-    validate.positive_int("max_steps", max_steps)
+    validate.integer("max_steps", max_steps)
     if chunk is not None:
-        validate.positive_int("chunk", chunk)
+        validate.integer("chunk", chunk)
         if linearised:
             raise ValueError("chunk must be None when linearised: the linearisation is kept whole")
     lambda_max = validate.finite("lambda_max", lambda_max, above=0.0)

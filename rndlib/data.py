@@ -58,7 +58,7 @@ def make_toy_1d(seed: int = 0, n_per_cluster: int = 10, noise: float = 0.1) -> D
     Raises:
         ValueError: naming the argument, for a negative or non-integer ``seed``.
     """
-    validate.positive_int("seed", seed, minimum=0)
+    validate.integer("seed", seed, minimum=0)
     rng = np.random.default_rng(seed)
     x = np.concatenate(
         [rng.uniform(-2.0, -2.0 / 3.0, n_per_cluster), rng.uniform(2.0 / 3.0, 2.0, n_per_cluster)]
@@ -77,7 +77,7 @@ def make_toy_2d(seed: int = 0, n_per_cluster: int = 15, noise: float = 0.1) -> D
     Raises:
         ValueError: naming the argument, for a negative or non-integer ``seed``.
     """
-    validate.positive_int("seed", seed, minimum=0)
+    validate.integer("seed", seed, minimum=0)
     rng = np.random.default_rng(seed)
     centres = np.array([[-2.0, -1.0], [2.0, -1.0], [0.0, 2.0]])
     x = np.concatenate([c + 0.4 * rng.standard_normal((n_per_cluster, 2)) for c in centres])
@@ -156,7 +156,7 @@ def load_diabetes_split(seed: int, test_fraction: float = 0.3) -> Dataset:
         ValueError: naming the argument, for a negative or non-integer ``seed`` or a
             ``test_fraction`` outside (0, 1).
     """
-    validate.positive_int("seed", seed, minimum=0)
+    validate.integer("seed", seed, minimum=0)
     test_fraction = validate.finite("test_fraction", test_fraction, above=0.0, below=1.0)
     x, y = sklearn.datasets.load_diabetes(return_X_y=True)
     x_train, x_test, y_train, y_test = sklearn.model_selection.train_test_split(
@@ -201,9 +201,9 @@ def load_digits_ood(seed: int, n_train: int, n_test: int, in_classes: int = 5) -
         ValueError: naming the argument, for a negative or non-integer ``seed``, sizes
             that are not positive integers, or more images than the classes hold.
     """
-    validate.positive_int("seed", seed, minimum=0)
-    validate.positive_int("n_train", n_train)
-    validate.positive_int("n_test", n_test)
+    validate.integer("seed", seed, minimum=0)
+    validate.integer("n_train", n_train)
+    validate.integer("n_test", n_test)
     x, label = sklearn.datasets.load_digits(return_X_y=True)
     x = x / np.mean(np.linalg.norm(x, axis=1))
     rng = np.random.default_rng(seed)

@@ -129,7 +129,7 @@ def variance_zscores(estimate: np.ndarray, exact: np.ndarray, dof: int) -> np.nd
             ``estimate`` and ``exact`` do not broadcast, are not finite, or hold a
             negative estimate or a variance that is not positive.
     """
-    validate.positive_int("dof", dof)
+    validate.integer("dof", dof)
     estimate, exact = np.asarray(estimate, np.float64), np.asarray(exact, np.float64)
     try:
         np.broadcast_shapes(estimate.shape, exact.shape)
@@ -161,7 +161,7 @@ def variance_mc_floor(dof: int) -> float:
     Raises:
         ValueError: if ``dof`` is not a positive integer.
     """
-    validate.positive_int("dof", dof)
+    validate.integer("dof", dof)
     return float(scipy.stats.chi2(dof).expect(lambda x: abs(x / dof - 1.0)))
 
 
@@ -208,9 +208,9 @@ def _exact_draws(cov: np.ndarray, draws: int, repeats: int, seed: int):
     The arguments are checked when the first set is asked for.
     """
     validate.square("cov", cov)
-    validate.positive_int("draws", draws)
-    validate.positive_int("repeats", repeats)
-    validate.positive_int("seed", seed, minimum=0)
+    validate.integer("draws", draws)
+    validate.integer("repeats", repeats)
+    validate.integer("seed", seed, minimum=0)
     evals, evecs = np.linalg.eigh(cov)
     root = evecs * np.sqrt(np.clip(evals, 0.0, None))
     rng = np.random.default_rng(seed)
@@ -338,8 +338,8 @@ def auroc_null_sd(n_negative: int, n_positive: int) -> float:
     Raises:
         ValueError: naming the argument, if a group size is not a positive integer.
     """
-    validate.positive_int("n_negative", n_negative)
-    validate.positive_int("n_positive", n_positive)
+    validate.integer("n_negative", n_negative)
+    validate.integer("n_positive", n_positive)
     return float(np.sqrt((n_negative + n_positive + 1) / (12 * n_negative * n_positive)))
 
 
@@ -371,7 +371,7 @@ def median_wall_time(fn, repeats: int = 3) -> float:
     Raises:
         ValueError: if ``repeats`` is not a positive integer.
     """
-    validate.positive_int("repeats", repeats)
+    validate.integer("repeats", repeats)
     jax.block_until_ready(fn())
     times = []
     for _ in range(repeats):

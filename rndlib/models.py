@@ -37,13 +37,13 @@ class ArchSpec:
     heads: int = 1
 
     def __post_init__(self) -> None:
-        validate.positive_int("depth", self.depth)
-        validate.positive_int("width", self.width)
+        validate.integer("depth", self.depth)
+        validate.integer("width", self.width)
         validate.choice("activation", self.activation, ACTIVATIONS)
         validate.finite("W_std", self.W_std, above=0.0)
         validate.finite("b_std", self.b_std, at_least=0.0)
         validate.choice("parameterization", self.parameterization, PARAMETERIZATIONS)
-        validate.positive_int("heads", self.heads)
+        validate.integer("heads", self.heads)
         if self.heads > self.width:
             raise ValueError(
                 f"heads must not exceed width ({self.width}): the heads share the last hidden "

@@ -46,7 +46,7 @@ def rejection_rate(check: Callable[[np.ndarray], checks.Check], simulated: np.nd
         simulated: the sets, stacked on the first axis (at least 100 of them), drawn at
             once by :func:`gaussian_draws` or :func:`variance_estimates`.
     """
-    validate.positive_int("simulated sets", len(simulated), minimum=100)
+    validate.integer("simulated sets", len(simulated), minimum=100)
     return rate(np.array([not check(one).passed for one in simulated]))
 
 
@@ -61,7 +61,7 @@ def rate(rejected: np.ndarray) -> Rate:
         raise ValueError(
             f"rejected must be a 1-D boolean array, got {rejected.dtype} {rejected.shape}"
         )
-    sets = validate.positive_int("simulated sets", len(rejected), minimum=100)
+    sets = validate.integer("simulated sets", len(rejected), minimum=100)
     interval = scipy.stats.binomtest(int(rejected.sum()), sets).proportion_ci(0.95, method="exact")
     return Rate(float(rejected.mean()), float(interval.low), float(interval.high), sets)
 
@@ -81,7 +81,7 @@ def variance_estimates(
     ensemble's sample variance with ``dof`` degrees of freedom: ``diag(cov) chi^2(dof) / dof``
     at each input, with the inputs' correlations.
     """
-    dof = validate.positive_int("dof", dof)
+    dof = validate.integer("dof", dof)
     return np.mean(gaussian_draws(cov, (*shape, dof), rng) ** 2, axis=-2)
 
 

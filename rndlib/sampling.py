@@ -49,7 +49,7 @@ def centred_network_mean(
     Raises:
         ValueError: naming the argument, for a negative or non-integer ``seed``.
     """
-    validate.positive_int("seed", seed, minimum=0)
+    validate.integer("seed", seed, minimum=0)
     x_train, x_test = jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)
     init_fn, apply_fn, _ = models.network(spec.replace(heads=1))
     params = init_fn(jax.random.PRNGKey(seed), (-1, x_train.shape[1]))[1]
@@ -88,7 +88,7 @@ def posterior_samples(
         ValueError: naming the argument, for a negative or non-integer ``seed``.
         FloatingPointError: if training diverged (a sample is not finite).
     """
-    validate.positive_int("seed", seed, minimum=0)
+    validate.integer("seed", seed, minimum=0)
     errors = train.bayesian_rnd_errors(
         spec,
         dataset,
@@ -134,8 +134,8 @@ def gaussian_samples(mean: np.ndarray, cov: np.ndarray, draws: int, seed: int) -
     """
     n = len(validate.square("cov", cov, symmetric=True))
     validate.array("mean", mean, (n,))
-    validate.positive_int("draws", draws)
-    validate.positive_int("seed", seed, minimum=0)
+    validate.integer("draws", draws)
+    validate.integer("seed", seed, minimum=0)
     jitter = 1e-9 * np.mean(np.diag(cov))
     factor = scipy.linalg.cholesky(cov + jitter * np.eye(len(cov)), lower=True)
     return mean + np.random.default_rng(seed).standard_normal((draws, len(cov))) @ factor.T
@@ -192,7 +192,7 @@ def converged_posterior_samples(
             (:func:`rndlib.convergence.train_to_convergence`).
         FloatingPointError: if a sample is not finite after training.
     """
-    validate.positive_int("seed", seed, minimum=0)
+    validate.integer("seed", seed, minimum=0)
     noise = validate.finite("noise", noise, above=0.0)
     cast = partial(_cast, validate.choice("dtype", dtype, ("float32", "float64")))
     x_train, x_test = cast(dataset.x_train), cast(dataset.x_test)

@@ -82,8 +82,8 @@ def regression_problem(n_train: int, n_test: int, seed: int = 0) -> data.Dataset
     mean and standard deviation (3.72 here, 4.8 over the cube) and then given Gaussian noise
     of variance 0.25. Test inputs are drawn from the same law.
     """
-    validate.positive_int("n_train", n_train)
-    validate.positive_int("n_test", n_test)
+    validate.integer("n_train", n_train)
+    validate.integer("n_test", n_test)
     x, f = make_friedman1(n_train + n_test, n_features=INPUT_DIM, noise=0.0, random_state=seed)
     x = (x - 0.5) * np.sqrt(12.0 / INPUT_DIM)
     y = (f - 14.4) / 4.8 + 0.5 * np.random.default_rng(seed + 1).standard_normal(len(f))

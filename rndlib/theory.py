@@ -153,7 +153,7 @@ def training_operator(
         raise ValueError("give steps (gradient descent) or time (gradient flow), not both")
     evals, evecs, cond = _eigh_psd(ntk.train_train + ridge * np.eye(len(ntk.train_train)), "A")
     if steps is not None:
-        steps = validate.positive_int("steps", steps, minimum=0)
+        steps = validate.integer("steps", steps, minimum=0)
         if lr * evals[-1] >= 2.0:
             raise ValueError(
                 f"lr={lr:.4g} is past the stability limit 2/lambda_max = {2 / evals[-1]:.4g}"

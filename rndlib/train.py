@@ -69,8 +69,8 @@ class Optimizer:
         if self.name in FULL_BATCH and self.batch_size is not None:
             raise ValueError(f"batch_size must be None for full-batch '{self.name}'")
         if self.name not in FULL_BATCH:
-            validate.positive_int("batch_size", self.batch_size)
-        validate.positive_int("seed", self.seed, minimum=0)
+            validate.integer("batch_size", self.batch_size)
+        validate.integer("seed", self.seed, minimum=0)
 
 
 GD = Optimizer()
@@ -95,9 +95,9 @@ def init_params(init_fn, seed: int, members: int, input_dim: int) -> Params:
         ValueError: naming the argument, for a negative or non-integer ``seed``, or
             ``members`` or ``input_dim`` not a positive integer.
     """
-    validate.positive_int("seed", seed, minimum=0)
-    validate.positive_int("members", members)
-    validate.positive_int("input_dim", input_dim)
+    validate.integer("seed", seed, minimum=0)
+    validate.integer("members", members)
+    validate.integer("input_dim", input_dim)
     return _init_stacked(init_fn, jax.random.PRNGKey(seed), members, input_dim)
 
 
@@ -137,7 +137,7 @@ def largest_ntk_eigenvalue(
     are stacked networks and the largest over the members is returned: the step
     size must be stable for every one of them.
     """
-    validate.positive_int("iters", iters)
+    validate.integer("iters", iters)
     return float(_largest_eigenvalue(apply_fn, params, jnp.asarray(x), members, iters))
 
 
@@ -267,7 +267,7 @@ def _check_schedule(
         )
     return (
         validate.finite("lr", lr, above=0.0),
-        validate.positive_int("steps", steps, minimum=0),
+        validate.integer("steps", steps, minimum=0),
         validate.finite("ridge", ridge, at_least=0.0),
     )
 
@@ -408,7 +408,7 @@ def trained_ensemble(
         ValueError: naming the argument, for a negative or non-integer ``seed``, or
             ``lr`` if training diverged.
     """
-    validate.positive_int("seed", seed, minimum=0)
+    validate.integer("seed", seed, minimum=0)
     x_train, y_train = jnp.asarray(x_train), jnp.asarray(y_train)
     init_fn, apply_fn, _ = models.network(spec.replace(heads=y_train.shape[1]))
     params = init_params(init_fn, seed, members, x_train.shape[1])
@@ -432,7 +432,7 @@ def tangent_draw(params: Params, seed: int | jax.Array) -> Params:
             (a key, or a traced integer).
     """
     if not isinstance(seed, jax.Array):
-        validate.positive_int("seed", seed, minimum=0)
+        validate.integer("seed", seed, minimum=0)
     leaves, tree = jax.tree_util.tree_flatten(params)
     key = jax.random.PRNGKey(seed) if jnp.ndim(seed) == 0 else seed
     keys = jax.random.split(key, len(leaves))
@@ -709,8 +709,8 @@ def ensemble_variance(
             or training diverged, for ``members`` below 2 (a sample variance needs two), or
             a negative or non-integer ``seed``.
     """
-    validate.positive_int("members", members, minimum=2)
-    validate.positive_int("seed", seed, minimum=0)
+    validate.integer("members", members, minimum=2)
+    validate.integer("seed", seed, minimum=0)
     x_train, y_train = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
     init_fn, apply_fn, kernel_fn = models.network(spec.replace(heads=1))
     params = init_params(init_fn, seed, seeds * members, x_train.shape[1])
@@ -784,7 +784,7 @@ def rnd_variance(
             (Adam aside), for minibatch SGD or Adam without a ridge, or for a negative or
             non-integer ``seed``.
     """
-    validate.positive_int("seed", seed, minimum=0)
+    validate.integer("seed", seed, minimum=0)
     x_train, x_test = jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)
     init_fn, apply_fn, kernel_fn = models.network(spec.replace(heads=heads))
     predictors = init_params(init_fn, seed, seeds, x_train.shape[1])
@@ -895,7 +895,7 @@ def bayesian_rnd_errors(
             given ``lr`` at or past the stability limit (Adam aside), or a negative or
             non-integer ``seed``.
     """
-    validate.positive_int("seed", seed, minimum=0)
+    validate.integer("seed", seed, minimum=0)
     validate.finite("noise", noise, at_least=0.0)
     validate.choice("target", target, BAYESIAN_TARGETS)
     if steps is None and noise == 0.0:

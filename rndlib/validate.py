@@ -47,23 +47,21 @@ def listed(name: str, value: object) -> list:
     return list(value)
 
 
-def positive_int(name: str, value: object, *, minimum: int = 1) -> int:
+def integer(name: str, value: object, *, minimum: int = 1) -> int:
     """Return ``value`` if it is an integer of at least ``minimum``, else raise ValueError."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
-def positive_ints(name: str, values: object, *, minimum: int = 1) -> list[int]:
-    """Check every entry of a non-empty list (see :func:`listed`) with :func:`positive_int`."""
-    return [
-        positive_int(f"{name}[{i}]", v, minimum=minimum) for i, v in enumerate(listed(name, values))
-    ]
+def integers(name: str, values: object, *, minimum: int = 1) -> list[int]:
+    """Check every entry of a non-empty list (see :func:`listed`) with :func:`integer`."""
+    return [integer(f"{name}[{i}]", v, minimum=minimum) for i, v in enumerate(listed(name, values))]
 
 
 def indices(name: str, values: object, size: int) -> np.ndarray:
     """Distinct integer indices into ``size`` items, as an array, else raise ValueError."""
-    found = positive_ints(name, list(np.asarray(values).tolist()), minimum=0)
+    found = integers(name, list(np.asarray(values).tolist()), minimum=0)
     if max(found) >= size or len(set(found)) != len(found):
         raise ValueError(f"{name} must hold distinct indices below {size}, got {found}")
     return np.asarray(found)

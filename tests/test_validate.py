@@ -16,8 +16,8 @@ def test_quick_must_be_a_boolean():
 
 
 def test_lists_take_json_text_from_papermill():
-    assert validate.positive_ints("widths", "[256, 1024]") == [256, 1024]
-    assert validate.positive_ints("widths", (4, 8)) == [4, 8]
+    assert validate.integers("widths", "[256, 1024]") == [256, 1024]
+    assert validate.integers("widths", (4, 8)) == [4, 8]
     assert validate.finites("noise_levels", "[0.01]", above=0.0) == [0.01]
 
 
@@ -39,7 +39,7 @@ def test_lists_take_json_text_from_papermill():
 )
 def test_bad_lists_name_the_parameter(value, message):
     with pytest.raises(ValueError, match=message):
-        validate.positive_ints("widths", value)
+        validate.integers("widths", value)
 
 
 def test_numbers_in_range_and_finite():
