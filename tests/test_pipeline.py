@@ -55,11 +55,18 @@ def test_seed_range():
     assert pipeline._seed_range("7") == [7]
 
 
-def test_the_readme_quotes_the_seed_study_as_recorded():
-    record = json.loads(pipeline.SEEDS.read_text())
+@pytest.mark.parametrize(
+    ("record", "first", "last", "table"),
+    [
+        (pipeline.SEEDS, pipeline.SEEDS_START, pipeline.SEEDS_END, pipeline.seeds_table),
+        (pipeline.TIMINGS, pipeline.TIMINGS_START, pipeline.TIMINGS_END, pipeline.timings_table),
+    ],
+    ids=["seeds", "timings"],
+)
+def test_the_readme_quotes_its_generated_tables_as_recorded(record, first, last, table):
     readme = pipeline.README.read_text()
-    block = readme[readme.index(pipeline.SEEDS_START) : readme.index(pipeline.SEEDS_END)]
-    assert block.strip().endswith(pipeline.seeds_table(record))
+    block = readme[readme.index(first) : readme.index(last)]
+    assert block.strip().endswith(table(json.loads(record.read_text())))
 
 
 def test_seeds_table_counts_runs_passes_and_margins():
@@ -75,13 +82,6 @@ def test_seeds_table_counts_runs_passes_and_margins():
     assert rows[2] == "| 01_y | 1 of 20 | 1 | — | — | none |"
     assert rows[3] == "| 02_x | 3 of 20 | 2 | 3.00 | 4.00 | 101 |"
     assert rows[-1] == "- 02_x at seed 101: `ValueError: e`"
-
-
-def test_the_readme_quotes_the_timings_as_recorded():
-    timings = json.loads(pipeline.TIMINGS.read_text())
-    readme = pipeline.README.read_text()
-    block = readme[readme.index(pipeline.TIMINGS_START) : readme.index(pipeline.TIMINGS_END)]
-    assert block.strip().endswith(pipeline.timings_table(timings))
 
 
 def test_timings_table_sums_and_marks_runs_over_budget():
