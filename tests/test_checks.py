@@ -160,6 +160,15 @@ def test_law_statistics_match_scipy():
     assert checks._ks_two_sample(a, b) == pytest.approx(scipy.stats.ks_2samp(a, b).statistic)
 
 
+def test_counted_pvalues_count_the_sorted_null():
+    """The lookup on a sorted null gives the direct count and numpy's 99% quantile."""
+    null = np.sort(np.random.default_rng(0).gamma(2.0, size=1001))
+    for value in (-1.0, 0.5, null[500], null[-1], 99.0):
+        found = checks._counted_test(value, null)
+        assert found.pvalue == (1 + np.sum(null >= value)) / (1 + len(null))
+        assert found.q99 == pytest.approx(np.quantile(null, 0.99), rel=1e-12)
+
+
 def test_chi2_law_check_holds_its_level_and_rejects_the_unhalved_error():
     cov, level = _cov(), 0.1
     rejected = []

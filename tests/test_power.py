@@ -46,7 +46,7 @@ def test_power_against_a_doubled_variance_and_none_against_the_truth():
     def rate(factor):
         return power.rejection_rate(
             lambda d: checks.covariance_check(
-                np.sqrt(factor) * d, cov, level=level, repeats=400, leading=True, whitened=False
+                np.sqrt(factor) * d, cov, level=level, repeats=400, leading=True, whitened="none"
             ),
             sims,
         )
