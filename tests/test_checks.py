@@ -129,6 +129,21 @@ def test_leading_scale_rejects_a_variance_ten_percent_too_large():
     assert "leading_scale" not in checks.covariance_check(_draws(cov, 64, 0), cov, level=0.01).tests
 
 
+def test_whitened_names_the_statistics_at_decorrelated_inputs():
+    """``whitened`` keeps both statistics, the likelihood ratio alone, or neither."""
+    cov = _cov()
+    draws = _draws(cov, 64, 0)
+    found = {
+        w: set(checks.covariance_check(draws, cov, level=0.01, whitened=w).tests)
+        for w in ("all", "lrt", "none")
+    }
+    assert found["all"] - found["lrt"] == {"whitened_scale"}
+    assert found["lrt"] - found["none"] == {"whitened_lrt"}
+    assert not found["none"] & {"whitened_scale", "whitened_lrt"}
+    with pytest.raises(ValueError, match="whitened must be one of"):
+        checks.covariance_check(draws, cov, level=0.01, whitened=False)
+
+
 def test_leading_scale_false_alarm_rate_is_at_most_its_level():
     cov = _cov()
     level = 0.1
