@@ -1,10 +1,11 @@
 """rndlib: the theory and training code behind the rnd-equivalence notebooks.
 
-One module per concept: ``paths``, ``data``, ``validate``, ``models``, ``theory``, ``sampling``,
-``train``, ``convergence``, ``scaling``, ``bench``, ``metrics``, ``checks``, ``power``,
-``plotting`` and ``pipeline`` (papermill). Importing the package switches JAX to float64,
-which every identity checked here is computed in, and imports neural-tangents without
-TensorFlow (:func:`neural_tangents_compat.install`, a top-level module of this distribution).
+One module per concept: ``paths``, ``data``, ``validate``, ``models``, ``theory``,
+``sampling``, ``train``, ``convergence``, ``scaling``, ``bench``, ``metrics``, ``nulls``,
+``checks``, ``scores``, ``power``, ``plotting`` and ``pipeline`` (papermill). Importing the
+package switches JAX to float64, which every identity checked here is computed in, and
+imports neural-tangents without TensorFlow (:func:`neural_tangents_compat.install`, a
+top-level module of this distribution).
 """
 
 import neural_tangents_compat

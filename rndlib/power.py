@@ -9,7 +9,7 @@ claim at the notebook's per-check level. The fraction rejected is the check's po
 against that decoy; against the true claim, it is its false-alarm rate. Each rate comes
 with its exact (Clopper-Pearson) 95% binomial interval.
 
-The checks cache their nulls by covariance and size (:mod:`rndlib.checks`), so that a
+The checks cache their nulls by covariance and size (:mod:`rndlib.nulls`), so that a
 simulated set costs the statistics of one run, not a new null.
 """
 
@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.stats
 
-from rndlib import checks, validate
+from rndlib import nulls, validate
 
 #: The power every check must have against each of its decoys.
 MINIMUM_POWER = 0.999
@@ -38,11 +38,11 @@ class Rate(NamedTuple):
         return self._asdict()
 
 
-def rejection_rate(check: Callable[[np.ndarray], checks.Check], simulated: np.ndarray) -> Rate:
+def rejection_rate(check: Callable[[np.ndarray], nulls.Check], simulated: np.ndarray) -> Rate:
     """The fraction of simulated sets that ``check`` rejects, with its 95% interval.
 
     Args:
-        check: returns the check (a :class:`rndlib.checks.Check`) of one simulated set.
+        check: returns the check (a :class:`rndlib.nulls.Check`) of one simulated set.
         simulated: the sets, stacked on the first axis (at least 100 of them), drawn at
             once by :func:`gaussian_draws` or :func:`variance_estimates`.
     """
@@ -68,7 +68,7 @@ def rate(rejected: np.ndarray) -> Rate:
 
 def gaussian_draws(cov: np.ndarray, shape: tuple[int, ...], rng: np.random.Generator):
     """Exact draws of N(0, cov), shape ``(*shape, n)``, from ``rng``."""
-    root = checks.square_root(cov)
+    root = nulls.square_root(cov)
     return rng.standard_normal((*shape, root.shape[1])) @ root.T
 
 
