@@ -119,6 +119,17 @@ def variance_check(
     return _fitted(tests, level, guess, fit_scale)
 
 
+def _leading_whitened(centred: np.ndarray, spectrum: nulls.Spectrum) -> np.ndarray:
+    """(draws, r): draws whitened in the r leading eigendirections of the covariance.
+
+    r counts the eigenvalues above ``LEADING_FLOOR`` times the largest, at most an eighth
+    as many as the draws (at least one).
+    """
+    evals, evecs = spectrum.evals, spectrum.evecs
+    n_dirs = max(1, min(int(np.sum(evals > LEADING_FLOOR * evals[-1])), len(centred) // 8))
+    return centred @ (evecs[:, -n_dirs:] / np.sqrt(evals[-n_dirs:]))
+
+
 def covariance_check(
     samples: np.ndarray,
     cov: np.ndarray,
@@ -137,7 +148,8 @@ def covariance_check(
     deviations, plus ``whitened_scale`` and ``whitened_lrt`` at the inputs whose
     correlations under ``cov`` have squares below ``DECORRELATED_R2`` (at most a quarter
     as many as the draws, so that the sample covariance there is well determined), and
-    with ``leading=True`` also ``leading_scale`` (see the module's docstring).
+    with ``leading=True`` also ``leading_scale`` (see the module's docstring; its exact
+    law, :mod:`rndlib.nulls`).
     ``whitened`` names the statistics at decorrelated inputs: ``"all"`` (both), ``"lrt"``
     or ``"none"``. On a smooth profile those inputs include some next to the data, where a
     finite network's variance departs most from the kernel's (notebooks 02 and 03), and
@@ -158,10 +170,7 @@ def covariance_check(
     keep = keep[:: -(-len(keep) // (draws // 4))]  # at most a quarter as many as the draws
     evals, evecs = np.linalg.eigh(cov[np.ix_(keep, keep)])
     white = centred[:, keep] @ (evecs / np.sqrt(evals))
-    if leading:
-        evals, evecs = spectrum.evals, spectrum.evecs
-        n_dirs = max(1, min(int(np.sum(evals > LEADING_FLOOR * evals[-1])), draws // 8))
-        top = centred @ (evecs[:, -n_dirs:] / np.sqrt(evals[-n_dirs:]))
+    top = _leading_whitened(centred, spectrum) if leading else None
     lrt_null = nulls.memo(
         ("whitened", draws, len(keep), repeats, seed),
         lambda: nulls.lrt_null(draws, len(keep), repeats, seed),
@@ -264,7 +273,22 @@ def _whitened_heads(errors: np.ndarray, cov: np.ndarray) -> np.ndarray:
         raise ValueError(f"errors must have at least 2 heads, got shape {errors.shape}")
     evals, evecs = spectrum.evals, spectrum.evecs
     keep = evals > LEADING_FLOOR * evals[-1]
-    return nulls.standardised(np.einsum("snk,nm->smk", errors, evecs[:, keep]))
+    return _standardised(np.einsum("snk,nm->smk", errors, evecs[:, keep]))
+
+
+def _standardised(projected: np.ndarray) -> np.ndarray:
+    """(..., networks, r, heads) -> (..., networks * r, heads), each direction of unit RMS."""
+    scale = np.sqrt(np.mean(projected**2, axis=(-3, -1), keepdims=True))
+    flat = projected / scale
+    return flat.reshape(*flat.shape[:-3], -1, flat.shape[-1])
+
+
+def _offdiagonal_correlations(samples: np.ndarray) -> np.ndarray:
+    """(repeats, pairs): uncentred correlations between the columns of (repeats, draws, heads)."""
+    gram = np.swapaxes(samples, -1, -2) @ samples
+    norms = np.sqrt(np.diagonal(gram, axis1=-2, axis2=-1))
+    corr = gram / norms[..., :, None] / norms[..., None, :]
+    return corr[..., ~np.eye(samples.shape[-1], dtype=bool)]
 
 
 def head_independence_check(
@@ -291,13 +315,13 @@ def head_independence_check(
     def simulate():
         rng = np.random.default_rng(seed)
         shape = (repeats, networks, len(white) // networks, heads)
-        corr = nulls.offdiagonal_correlations(nulls.standardised(rng.standard_normal(shape)))
+        corr = _offdiagonal_correlations(_standardised(rng.standard_normal(shape)))
         return np.max(np.abs(corr), axis=-1), np.mean(corr**2, axis=-1)
 
     null_max, null_mean = nulls.memo(
         ("heads", len(white), networks, heads, repeats, seed), simulate
     )
-    found = nulls.offdiagonal_correlations(white[None])[0]
+    found = _offdiagonal_correlations(white[None])[0]
     tests = {
         "max_head_corr": nulls.null_test(np.max(np.abs(found)), null_max, two_sided=False),
         "mean_head_corr2": nulls.null_test(np.mean(found**2), null_mean, two_sided=False),

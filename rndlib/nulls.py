@@ -16,13 +16,14 @@ null seeds. A plain log-normal still let through about twice its level on notebo
 S_T[Theta] (``mean_z2``, 128 draws: 1.8 times a level of 2e-4 to 2e-3, fitted on 1,000 and
 tested on 19,000 null sets, ten times), the skewed one 0.05 to 0.5 times. Where the null is
 cheap enough to simulate far beyond the level (:func:`rndlib.checks.chi2_law_check`),
-p-values are counts among the simulated sets instead of a fitted tail.
+p-values are counts among the simulated sets instead of a fitted tail (:func:`counted_test`).
+A mean over many inputs, whose null is nearly normal, is read by a prediction interval
+(:func:`prediction_test`, exact for a normal null of any size).
 
-A :class:`Check` combines its statistics by Bonferroni: it passes when its smallest p-value,
-times its number of statistics, is above its ``level``; its false-alarm rate is then at most
-``level``. Covariances, their square roots and the simulated nulls are cached by what they
-depend on (:func:`memo`): a notebook checks several estimates and decoys against one
-covariance, and :mod:`rndlib.power` checks thousands.
+A :class:`Check` holds one check's statistics and its verdict (Bonferroni over the
+statistics, as :mod:`rndlib.checks` says). Covariances, their square roots and the
+simulated nulls are cached by what they depend on (:func:`memo`): a notebook checks several
+estimates and decoys against one covariance, and :mod:`rndlib.power` checks thousands.
 """
 
 import dataclasses
@@ -105,17 +106,16 @@ class Check:
         }
 
 
-#: Results computed from a covariance (square roots, eigendecompositions) and simulated
-#: nulls, by what they depend on: a notebook checks several estimates and decoys against one
-#: covariance, and :mod:`rndlib.power` checks thousands; the costly part is the same each time.
+#: The cache of :func:`memo`: results by what they depend on (see the module's docstring).
 _MEMO: dict[tuple, object] = {}
 
 
 def digest(*arrays: np.ndarray) -> str:
-    digest = hashlib.sha256()
+    """A cache key for arrays: the SHA-256 of their bytes and shapes."""
+    h = hashlib.sha256()
     for a in arrays:
-        digest.update(np.ascontiguousarray(a).tobytes() + str(a.shape).encode())
-    return digest.hexdigest()
+        h.update(np.ascontiguousarray(a).tobytes() + str(a.shape).encode())
+    return h.hexdigest()
 
 
 def memo(key: tuple, compute: Callable[[], object]):
@@ -207,9 +207,11 @@ def _pvalue(value: float, null: np.ndarray, two_sided: bool) -> float:
 
 
 def upper_tail_pvalue(value: float, null: np.ndarray) -> float:
-    """P(null >= value) for a positive statistic, from the upper-tail fit every check uses.
+    """P(null >= value) for a positive statistic, from the fitted upper tail of the checks.
 
-    The fit is the skewed log-normal of this module's docstring, so a p-value far below
+    The tail that ``mean_z2``, ``whitened_lrt`` and the heads' statistics are read against.
+
+    It is the skewed log-normal of this module's docstring, so a p-value far below
     ``1 / len(null)`` is an extrapolation of that fit, not a count.
 
     Raises:
@@ -224,6 +226,7 @@ def upper_tail_pvalue(value: float, null: np.ndarray) -> float:
 
 
 def null_test(value: float, null: np.ndarray, two_sided: bool) -> NullTest:
+    """``value`` against the fitted tail of its simulated ``null`` (normal if two-sided)."""
     return NullTest(
         _number(value),
         _pvalue(value, null, two_sided),
@@ -241,6 +244,7 @@ def scale_test(value: float, dof: int) -> NullTest:
 
 
 def check_level(level: float) -> float:
+    """``level`` if it is in (0, 1), else a ValueError naming it."""
     return validate.finite("level", level, above=0.0, below=1.0)
 
 
@@ -318,37 +322,6 @@ def counted_test(value: float, null: np.ndarray) -> NullTest:
     low = int(at)
     q99 = null[low] + (at - low) * (null[min(low + 1, n - 1)] - null[low])
     return NullTest(float(value), float(pvalue), float(np.mean(null)), float(q99))
-
-
-def standardised(projected: np.ndarray) -> np.ndarray:
-    """(..., networks, r, heads) -> (..., networks * r, heads), each direction of unit RMS."""
-    scale = np.sqrt(np.mean(projected**2, axis=(-3, -1), keepdims=True))
-    flat = projected / scale
-    return flat.reshape(*flat.shape[:-3], -1, flat.shape[-1])
-
-
-def offdiagonal_correlations(samples: np.ndarray) -> np.ndarray:
-    """(repeats, pairs): uncentred correlations between the columns of (repeats, draws, heads)."""
-    gram = np.swapaxes(samples, -1, -2) @ samples
-    norms = np.sqrt(np.diagonal(gram, axis1=-2, axis2=-1))
-    corr = gram / norms[..., :, None] / norms[..., None, :]
-    return corr[..., ~np.eye(samples.shape[-1], dtype=bool)]
-
-
-def variance_scores(root: np.ndarray, dof: int, size: int, rng) -> np.ndarray:
-    """(size, n) variance estimates from ``dof`` draws of N(0, root root^T) each (Wishart).
-
-    The draws are formed in float32 (enough for a rank or a mean of logs), in batches to bound
-    memory.
-    """
-    out = np.empty((size, len(root)))
-    root32 = root.T.astype(np.float32)
-    batch = max(1, 4_000_000 // (dof * root.shape[1]))
-    for start in range(0, size, batch):
-        shape = (min(batch, size - start), dof, root.shape[1])
-        draws = rng.standard_normal(shape, dtype=np.float32) @ root32
-        out[start : start + len(draws)] = np.mean(np.square(draws, dtype=np.float64), axis=1)
-    return out
 
 
 def prediction_test(value: float, null: np.ndarray) -> NullTest:

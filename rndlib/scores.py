@@ -5,14 +5,30 @@ variance estimates of one law (Cor. 5.4 of Zanger et al. 2026), the gap between 
 AUROCs (:func:`auroc_gap_check`) and the mean log ratio of the two scores
 (:func:`log_ratio_check`) are held against nulls simulated from the scores' Wishart laws,
 with the inputs' correlations. Each returns a :class:`rndlib.nulls.Check` and refuses, with
-a ValueError naming the argument, what it cannot judge: non-finite scores, splits of
-different lengths, labels that are not binary, a covariance that is not symmetric positive
-semi-definite, a level outside (0, 1).
+a ValueError naming the argument, what it cannot judge (each docstring lists it): scores
+that are not finite, splits of different lengths, a covariance that is not symmetric
+positive semi-definite, a level outside (0, 1).
 """
 
 import numpy as np
 
 from rndlib import metrics, nulls, validate
+
+
+def _variance_scores(root: np.ndarray, dof: int, size: int, rng) -> np.ndarray:
+    """(size, n) variance estimates from ``dof`` draws of N(0, root root^T) each (Wishart).
+
+    The draws are formed in float32 (enough for a rank or a mean of logs), in batches to bound
+    memory.
+    """
+    out = np.empty((size, len(root)))
+    root32 = root.T.astype(np.float32)
+    batch = max(1, 4_000_000 // (dof * root.shape[1]))
+    for start in range(0, size, batch):
+        shape = (min(batch, size - start), dof, root.shape[1])
+        draws = rng.standard_normal(shape, dtype=np.float32) @ root32
+        out[start : start + len(draws)] = np.mean(np.square(draws, dtype=np.float64), axis=1)
+    return out
 
 
 def _auroc_gap_null(roots, labels, dof_a: int, dof_b: int, repeats: int, seed: int):
@@ -22,8 +38,8 @@ def _auroc_gap_null(roots, labels, dof_a: int, dof_b: int, repeats: int, seed: i
         rng = np.random.default_rng(seed)
         null = np.zeros(repeats)
         for root, positive in zip(roots, labels, strict=True):
-            null += metrics.auroc(nulls.variance_scores(root, dof_a, repeats, rng), positive)
-            null -= metrics.auroc(nulls.variance_scores(root, dof_b, repeats, rng), positive)
+            null += metrics.auroc(_variance_scores(root, dof_a, repeats, rng), positive)
+            null -= metrics.auroc(_variance_scores(root, dof_b, repeats, rng), positive)
         return null / len(roots)
 
     key = ("auroc", nulls.digest(*roots, *labels), dof_a, dof_b, repeats, seed)
@@ -101,7 +117,7 @@ def log_ratio_check(
     free of the variance there. Its mean over all inputs of all splits
     (``log_ratio_mean``) is tested two-sided against a null simulated from the
     estimates' Wishart laws with the inputs' correlations (nearly normal: a mean over
-    many inputs), by the prediction interval of :func:`nulls.prediction_test`. A scale off by
+    many inputs), by the prediction interval of :func:`rndlib.nulls.prediction_test`. A scale off by
     a factor moves it by the log of that factor at every input; unlike an AUROC, which
     only ranks, it sees that.
 
@@ -126,8 +142,8 @@ def log_ratio_check(
     def simulate():
         rng = np.random.default_rng(seed)
         logs = [
-            np.log(nulls.variance_scores(root, dof_a, repeats, rng))
-            - np.log(nulls.variance_scores(root, dof_b, repeats, rng))
+            np.log(_variance_scores(root, dof_a, repeats, rng))
+            - np.log(_variance_scores(root, dof_b, repeats, rng))
             for root in roots
         ]
         return np.concatenate(logs, axis=-1).mean(axis=-1)

@@ -217,7 +217,7 @@ def _not_psd() -> np.ndarray:
 
 
 def _every_check(cov, *, level=0.01, value=1.0, labels=(0, 1, 1)):
-    """Each of the five checks (and the per-step one) called with ``cov`` on 3 inputs."""
+    """Every check (the per-step one and the two score checks too) with ``cov`` on 3 inputs."""
     n = len(cov)
     good = np.eye(n)
     ok = good if cov is None else cov
@@ -242,23 +242,26 @@ def _every_check(cov, *, level=0.01, value=1.0, labels=(0, 1, 1)):
             level=level,
             repeats=60,
         ),
+        lambda: scores.log_ratio_check(
+            [np.full(n, value)], [np.ones(n)], [ok], 4, 4, level=level, repeats=60
+        ),
     ]
 
 
-@pytest.mark.parametrize("index", range(6))
+@pytest.mark.parametrize("index", range(7))
 def test_no_check_takes_a_covariance_that_is_not_psd(index):
     with pytest.raises(ValueError, match=r"(cov|covs\[0\]) must be positive semi-definite"):
         _every_check(_not_psd())[index]()
 
 
-@pytest.mark.parametrize("index", range(6))
+@pytest.mark.parametrize("index", range(7))
 def test_no_check_takes_an_asymmetric_covariance(index):
     cov = np.eye(3) + np.triu(np.full((3, 3), 0.1), 1)
     with pytest.raises(ValueError, match=r"must be symmetric"):
         _every_check(cov)[index]()
 
 
-@pytest.mark.parametrize("index", range(6))
+@pytest.mark.parametrize("index", range(7))
 def test_no_check_takes_nan_draws_or_estimates(index):
     """All-NaN errors once passed the heads' check with p = 1 (min(1, k * nan) is 1)."""
     with pytest.raises(ValueError, match=r"finite"):
@@ -266,7 +269,7 @@ def test_no_check_takes_nan_draws_or_estimates(index):
 
 
 @pytest.mark.parametrize("level", [0.0, 1.0, -0.1, 1.5, np.nan])
-@pytest.mark.parametrize("index", range(6))
+@pytest.mark.parametrize("index", range(7))
 def test_no_check_takes_a_level_outside_0_1(index, level):
     with pytest.raises(ValueError, match=r"level must"):
         _every_check(np.eye(3), level=level)[index]()
@@ -292,3 +295,10 @@ def test_covariance_check_takes_a_finite_mean_of_the_right_shape():
 def test_auroc_gap_check_takes_only_binary_labels_of_both_classes(labels):
     with pytest.raises(ValueError, match=r"labels\[0\] must"):
         _every_check(np.eye(3), labels=labels)[5]()
+
+
+def test_head_independence_over_time_needs_steps_it_has():
+    with pytest.raises(ValueError, match=r"covariances must name at least one step"):
+        checks.head_independence_over_time(np.zeros((4, 2, 3, 3)), {}, level=0.01)
+    with pytest.raises(ValueError, match=r"covariances names step 5"):
+        checks.head_independence_over_time(np.zeros((4, 2, 3, 3)), {5: np.eye(3)}, level=0.01)

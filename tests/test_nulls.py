@@ -55,13 +55,9 @@ def test_nulls_are_simulated_once_per_covariance_and_reused_unchanged():
 def test_a_check_has_tests_and_finite_ones():
     with pytest.raises(ValueError, match=r"tests must hold at least one"):
         nulls.Check({}, 0.01)
-    with pytest.raises(ValueError, match=r"covariances must name at least one step"):
-        checks.head_independence_over_time(np.zeros((4, 2, 3, 3)), {}, level=0.01)
     nan = nulls.NullTest(np.nan, np.nan, 1.0, 2.0)
     with pytest.raises(ValueError, match=r"tests\['x'\] is not finite"):
         nulls.Check({"x": nan}, 0.01)
-    with pytest.raises(ValueError, match=r"covariances names step 5"):
-        checks.head_independence_over_time(np.zeros((4, 2, 3, 3)), {5: np.eye(3)}, level=0.01)
 
 
 def test_the_upper_tail_fit_is_conservative_where_a_gamma_fit_is_not():
