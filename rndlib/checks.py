@@ -130,6 +130,23 @@ def _leading_whitened(centred: np.ndarray, spectrum: nulls.Spectrum) -> np.ndarr
     return centred @ (evecs[:, -n_dirs:] / np.sqrt(evals[-n_dirs:]))
 
 
+def _decorrelated_whitened(centred, cov, spectrum: nulls.Spectrum, repeats: int, seed: int):
+    """The draws whitened at decorrelated inputs of ``cov``, and ``whitened_lrt``'s null there.
+
+    The inputs: squared correlations below ``DECORRELATED_R2``, at most a quarter as many as
+    the draws.
+    """
+    draws = len(centred)
+    keep = nulls.decorrelated(cov, spectrum.key, DECORRELATED_R2)
+    keep = keep[:: -(-len(keep) // (draws // 4))]
+    evals, evecs = np.linalg.eigh(cov[np.ix_(keep, keep)])
+    lrt_null = nulls.memo(
+        ("whitened", draws, len(keep), repeats, seed),
+        lambda: nulls.lrt_null(draws, len(keep), repeats, seed),
+    )
+    return centred[:, keep] @ (evecs / np.sqrt(evals)), lrt_null
+
+
 def covariance_check(
     samples: np.ndarray,
     cov: np.ndarray,
@@ -166,19 +183,14 @@ def covariance_check(
         raise ValueError(f"samples must hold at least 8 draws, got {draws}")
     centred = samples - (0.0 if mean is None else validate.array("mean", mean, (len(cov),)))
     profile, guess = _profile_tests(np.mean(centred**2, axis=0), cov, draws, repeats, seed)
-    keep = nulls.decorrelated(cov, spectrum.key, DECORRELATED_R2)
-    keep = keep[:: -(-len(keep) // (draws // 4))]  # at most a quarter as many as the draws
-    evals, evecs = np.linalg.eigh(cov[np.ix_(keep, keep)])
-    white = centred[:, keep] @ (evecs / np.sqrt(evals))
+    if whitened != "none":
+        white, lrt_null = _decorrelated_whitened(centred, cov, spectrum, repeats, seed)
     top = _leading_whitened(centred, spectrum) if leading else None
-    lrt_null = nulls.memo(
-        ("whitened", draws, len(keep), repeats, seed),
-        lambda: nulls.lrt_null(draws, len(keep), repeats, seed),
-    )
 
     def tests(scale: float | np.ndarray) -> dict[str, nulls.NullTest]:
         found = profile(scale)
-        rescaled = white / np.sqrt(np.asarray(scale))[..., None, None]
+        if whitened != "none":
+            rescaled = white / np.sqrt(np.asarray(scale))[..., None, None]
         if whitened == "all":
             found["whitened_scale"] = nulls.scale_test(
                 np.mean(rescaled**2, axis=(-2, -1)), white.size
