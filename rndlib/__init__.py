@@ -1,11 +1,10 @@
 """rndlib: the theory and training code behind the rnd-equivalence notebooks.
 
-One module per concept: ``paths``, ``data``, ``validate``, ``models``, ``theory``,
-``sampling``, ``train``, ``convergence``, ``scaling``, ``bench``, ``metrics``, ``nulls``,
-``checks``, ``scores``, ``power``, ``plotting`` and ``pipeline`` (papermill). Importing the
-package switches JAX to float64, which every identity checked here is computed in, and
-imports neural-tangents without TensorFlow (:func:`neural_tangents_compat.install`, a
-top-level module of this distribution).
+One module per concept, each imported by name (``from rndlib import train``): :data:`API`
+lists every module and its public names, the whole public surface (a test holds it to the
+modules). Importing the package switches JAX to float64, which every identity checked here
+is computed in, and imports neural-tangents without TensorFlow
+(:func:`neural_tangents_compat.install`, a top-level module of this distribution).
 """
 
 import neural_tangents_compat
@@ -17,3 +16,116 @@ import jax  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 
 __version__ = "0.1.0"
+
+#: Every public module of rndlib and its public names, in the order a reader meets them.
+# fmt: off
+API: dict[str, tuple[str, ...]] = {
+    # where files live; staged, atomic publication
+    "paths": (
+        "ROOT", "DATA", "NOTEBOOKS", "OUTPUT", "FIGURES", "RESULTS", "STAGING", "results_file",
+        "staged", "publish",
+    ),
+    # data sets, validated; results files
+    "data": (
+        "CHECKSUMS", "Dataset", "make_toy_1d", "make_toy_2d", "GENERATORS", "write_dataset",
+        "load_dataset", "load_diabetes_split", "OODSplit", "load_digits_ood", "write_results",
+    ),
+    # argument checks that name the argument
+    "validate": (
+        "SYMMETRY_RTOL", "flag", "listed", "integer", "integers", "indices", "finite", "finites",
+        "choice", "array", "square", "all_finite",
+    ),
+    # architectures, stacked networks, their empirical kernels
+    "models": (
+        "ACTIVATIONS", "PARAMETERIZATIONS", "ArchSpec", "network", "empirical_nngp",
+        "empirical_ntk", "init_params", "apply_members", "largest_ntk_eigenvalue",
+        "relative_ntk_change",
+    ),
+    # the float64 kernel algebra: S_T, B_T, GP posteriors
+    "theory": (
+        "ILL_CONDITIONED", "KernelBlocks", "TrainingOperator", "GaussianPrediction",
+        "kernel_blocks", "training_operator", "linearised_prediction", "sandwich",
+        "ensemble_prediction", "log_marginal_likelihood", "gp_noise_by_evidence", "gp_posterior",
+    ),
+    # one vocabulary of optimizers
+    "optimizers": (
+        "OPTIMIZERS", "FULL_BATCH", "FIXED_STEPS", "TO_TOLERANCE", "ADAM_LR", "Optimizer", "GD",
+        "NESTEROV", "supported", "fixed_steps_transform", "spectral_transform",
+        "steps_to_convergence",
+    ),
+    # step sizes from the NTK's spectrum
+    "schedule": (
+        "step_size", "analytic_step", "CHECK_ITERS", "stable_step",
+    ),
+    # the engine: fixed steps or a tolerance
+    "train": (
+        "TrainResult", "Converged", "descend", "check_schedule", "refuse_divergence",
+        "gradient_descent", "train_to_convergence",
+    ),
+    # RND targets and errors, standard and Bayesian
+    "rnd": (
+        "draw_psi", "BAYESIAN_TARGETS", "bayesian_rnd_target", "bayesian_rnd_targets", "rnd_error",
+        "rnd_errors",
+    ),
+    # the estimates Claims 1 and 2 are checked on
+    "estimators": (
+        "VarianceEstimate", "ensemble_variance", "rnd_variance", "ErrorDraws",
+        "bayesian_rnd_errors",
+    ),
+    # posterior samples: trained, exact
+    "sampling": (
+        "PosteriorSamples", "centred_network_mean", "posterior_samples", "EnsembleOutputs",
+        "trained_ensemble", "gaussian_samples", "ConvergedSamples", "converged_posterior_samples",
+    ),
+    # errors, fits, scores
+    "metrics": (
+        "PowerLaw", "relative_error", "power_law_fit", "variance_zscores", "variance_mc_floor",
+        "decorrelated_points", "mean_relative_discrepancy", "variance_discrepancy_null",
+        "gaussian_nll", "interval_coverage", "auroc", "auroc_null_sd", "energy_distance",
+        "median_wall_time",
+    ),
+    # simulated nulls and p-values
+    "nulls": (
+        "PSD_RTOL", "NullTest", "Check", "digest", "memo", "Spectrum", "spectrum", "square_root",
+        "decorrelated", "profile_statistics", "lrt", "upper_tail_pvalue", "null_test", "scale_test",
+        "check_level", "profile_null", "lrt_null", "ad_chi2", "ks_two_sample", "exact_estimates",
+        "counted_test", "prediction_test",
+    ),
+    # the claims' checks
+    "checks": (
+        "DECORRELATED_R2", "LEADING_FLOOR", "variance_check", "covariance_check", "chi2_law_check",
+        "head_independence_check", "head_independence_over_time",
+    ),
+    # the out-of-distribution scores' checks
+    "scores": (
+        "auroc_gap_check", "log_ratio_check",
+    ),
+    # power and false alarms of a check
+    "power": (
+        "MINIMUM_POWER", "Rate", "rejection_rate", "rate", "gaussian_draws", "variance_estimates",
+        "within_level", "report", "shortfalls",
+    ),
+    # figures
+    "plotting": (
+        "use_style", "variant_suffix", "savefig", "plot_band", "width_axis", "plot_rate",
+        "plot_spread", "plot_pvalues", "plot_head_correlation",
+    ),
+    # papermill runs, timings, seeds
+    "pipeline": (
+        "FAILED", "TIMINGS", "SEEDS", "README", "TIMINGS_START", "TIMINGS_END", "BUDGETS",
+        "strip_volatile_metadata", "run_notebook", "timed_runs", "decoy_margin", "seed_runs",
+        "seeds_table", "write_readme_block", "write_seeds_table", "timings_table", "main",
+    ),
+    # make bench: posterior sampling at scale
+    "scaling": (
+        "METHODS", "TIMED_STEPS", "INPUT_DIM", "SETTING", "SPEC", "BLOCK", "VP_BATCH",
+        "regression_problem", "exact_samples", "pathwise_samples", "projected_sampler_cost",
+        "measure_one", "accuracy", "crossover", "projected_steps", "run", "plot", "main",
+    ),
+    # make bench: the cost of uncertainty
+    "bench": (
+        "METHODS", "N_TEST", "INPUT_DIM", "STEPS", "WIDTH", "TRAIN_SIZES", "HEADS", "HEADS_AT_N",
+        "N_AT_HEADS", "REPEATS", "GP_NOISE", "measure_one", "run_all", "ratios", "plot", "main",
+    ),
+}
+# fmt: on

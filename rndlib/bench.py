@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import scipy.linalg
 
-from rndlib import data, metrics, models, plotting, theory, train
+from rndlib import data, metrics, models, plotting, rnd, theory, train
 
 METHODS = ("rnd", "ensemble", "gp")
 N_TEST = 1000
@@ -73,22 +73,22 @@ def _task(method: str, n_train: int, heads: int):
         predictor = init_fn(jax.random.PRNGKey(0), (-1, INPUT_DIM))[1]
         target = init_fn(jax.random.PRNGKey(1), (-1, INPUT_DIM))[1]
 
-        def rnd():
+        def rnd_run():
             u_train, u_test = apply_fn(target, d.x_train), apply_fn(target, d.x_test)
-            errors = train.rnd_error(
+            errors = rnd.rnd_error(
                 apply_fn, predictor, d.x_train, d.x_test, u_train, u_test, lr=lr, steps=STEPS
             )
             return jnp.mean(errors**2, axis=1) / 2
 
-        return rnd
+        return rnd_run
     init_fn, apply_fn, _ = models.network(spec.replace(heads=1))
-    params = train.init_params(init_fn, 0, heads, INPUT_DIM)
+    params = models.init_params(init_fn, 0, heads, INPUT_DIM)
 
     def ensemble():
-        trained = train.gradient_descent_members(
-            apply_fn, params, d.x_train, d.y_train, lr=lr, steps=STEPS
+        trained = train.gradient_descent(
+            apply_fn, params, d.x_train, d.y_train, lr=lr, steps=STEPS, members=True
         ).params
-        return jnp.var(train.apply_members(apply_fn, trained, d.x_test)[..., 0], axis=0, ddof=1)
+        return jnp.var(models.apply_members(apply_fn, trained, d.x_test)[..., 0], axis=0, ddof=1)
 
     return ensemble
 

@@ -347,7 +347,7 @@ def head_independence_over_time(
     """Prop. 5.5 at every recorded step: :func:`head_independence_check` at each ``t``.
 
     ``paths`` (networks, steps + 1, n, heads): errors after 0, 1, ... steps (``path`` of
-    :func:`rndlib.train.rnd_variance` or :func:`rndlib.train.bayesian_rnd_errors`);
+    :func:`rndlib.estimators.rnd_variance` or :func:`rndlib.estimators.bayesian_rnd_errors`);
     ``covariances``: step ``t`` -> the claimed covariance (n, n) of each head's errors
     then. One check, Bonferroni-corrected over both statistics at every step; its tests
     are named ``"t=<t> <statistic>"``.

@@ -88,31 +88,6 @@ def power_law_fit(x: np.ndarray, y: np.ndarray) -> PowerLaw:
     return PowerLaw(float(fit.slope), float(fit.stderr), float(np.exp(fit.intercept)), n - 2)
 
 
-def covariance_zscores(
-    samples: np.ndarray, cov: np.ndarray, mean: np.ndarray | None = None
-) -> np.ndarray:
-    """Entrywise z-scores of the sample covariance of ``samples`` (draws, n) against ``cov``.
-
-    For Gaussian draws with known mean (zero unless given), the estimate
-    ``S_ij = mean_m x_mi x_mj`` has variance ``(C_ij^2 + C_ii C_jj) / M``, so
-    ``z_ij = (S_ij - C_ij) / sqrt((C_ij^2 + C_ii C_jj) / M)`` is close to N(0, 1)
-    entrywise when ``cov`` is right.
-
-    Raises:
-        ValueError: naming the argument, for a ``cov`` that is not a finite square matrix
-            or ``samples`` that are not finite of shape (draws, n).
-    """
-    n = len(validate.square("cov", cov))
-    validate.array("samples", samples, ("draws", n))
-    samples = np.asarray(samples, np.float64)
-    centred = samples - (0.0 if mean is None else validate.array("mean", mean, (n,)))
-    draws = len(samples)
-    estimate = centred.T @ centred / draws
-    var = np.diag(cov)
-    sd = np.sqrt((cov**2 + np.outer(var, var)) / draws)
-    return (estimate - cov) / sd
-
-
 def variance_zscores(estimate: np.ndarray, exact: np.ndarray, dof: int) -> np.ndarray:
     """z-scores of variance estimates from ``dof`` Gaussian degrees of freedom.
 
@@ -216,26 +191,6 @@ def _exact_draws(cov: np.ndarray, draws: int, repeats: int, seed: int):
     rng = np.random.default_rng(seed)
     for _ in range(repeats):
         yield rng.standard_normal((draws, len(cov))) @ root.T
-
-
-def covariance_error_null(
-    cov: np.ndarray, draws: int, repeats: int = 200, seed: int = 0
-) -> np.ndarray:
-    """Relative Frobenius errors of sample covariances of exact draws: the Monte-Carlo null.
-
-    ``repeats`` times, ``draws`` vectors are drawn from N(0, cov) and their sample
-    covariance (known zero mean) compared with ``cov``. A covariance estimated from
-    the same number of draws is consistent with ``cov`` when its error lies within
-    this distribution; its mean is the Monte-Carlo floor.
-
-    Raises:
-        ValueError: naming the argument, for a ``cov`` that is not a finite square matrix,
-            ``draws`` or ``repeats`` not a positive integer, or a negative or non-integer
-            ``seed``.
-    """
-    return np.array(
-        [relative_error(x.T @ x / draws, cov) for x in _exact_draws(cov, draws, repeats, seed)]
-    )
 
 
 def variance_discrepancy_null(

@@ -18,8 +18,9 @@ import neural_tangents as nt
 import numpy as np
 import scipy.linalg
 
-from rndlib import convergence, models, train, validate
+from rndlib import estimators, models, optimizers, rnd, schedule, train, validate
 from rndlib.data import Dataset
+from rndlib.optimizers import GD, Optimizer
 
 
 class PosteriorSamples(NamedTuple):
@@ -39,7 +40,7 @@ def centred_network_mean(
     lr_fraction: float,
     seed: int,
     noise: float = 0.0,
-    optimizer: train.Optimizer = train.GD,
+    optimizer: Optimizer = GD,
 ) -> np.ndarray:
     """Prediction of a centred network ``g - g_0`` trained on the data: ``B_T Y`` (the lemma).
 
@@ -53,8 +54,8 @@ def centred_network_mean(
     x_train, x_test = jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)
     init_fn, apply_fn, _ = models.network(spec.replace(heads=1))
     params = init_fn(jax.random.PRNGKey(seed), (-1, x_train.shape[1]))[1]
-    lam = train.largest_ntk_eigenvalue(apply_fn, params, x_train)
-    lr = train.step_size(lam + noise, lr_fraction)
+    lam = models.largest_ntk_eigenvalue(apply_fn, params, x_train)
+    lr = schedule.step_size(lam + noise, lr_fraction)
     target = jnp.asarray(dataset.y_train) + apply_fn(params, x_train)
     trained = train.gradient_descent(
         apply_fn, params, x_train, target, lr=lr, steps=steps, ridge=noise, optimizer=optimizer
@@ -72,7 +73,7 @@ def posterior_samples(
     lr_fraction: float,
     seed: int,
     steps: int | None = None,
-    optimizer: train.Optimizer = train.GD,
+    optimizer: Optimizer = GD,
     target: str = "he",
 ) -> PosteriorSamples:
     """``heads * seeds`` posterior samples: one mean network plus Bayesian-RND errors (Cor. 5.9).
@@ -82,14 +83,14 @@ def posterior_samples(
     ``optimizer``: gradient descent (``5 (lambda_max + noise) / noise`` steps) or
     Nesterov momentum (``10 sqrt((lambda_max + noise) / noise)`` steps), which reach
     the same minimiser. ``target``: the Bayesian-RND target, He et al.'s (``"he"``) or
-    the paper's Prop. 5.7 (``"paper"``; see :func:`rndlib.train.bayesian_rnd_target`).
+    the paper's Prop. 5.7 (``"paper"``; see :func:`rndlib.rnd.bayesian_rnd_target`).
 
     Raises:
         ValueError: naming the argument, for a negative or non-integer ``seed``.
         FloatingPointError: if training diverged (a sample is not finite).
     """
     validate.integer("seed", seed, minimum=0)
-    errors = train.bayesian_rnd_errors(
+    errors = estimators.bayesian_rnd_errors(
         spec,
         dataset,
         heads=heads,
@@ -118,6 +119,62 @@ def posterior_samples(
             "smaller lr_fraction keeps the finite network closer to its linearisation"
         )
     return PosteriorSamples(mean + flat, mean, errors.lr, errors.steps)
+
+
+class EnsembleOutputs(NamedTuple):
+    """Trained members' outputs at the test inputs, (members, n_test, outputs), and the schedule."""
+
+    test: np.ndarray
+    lr: float
+    steps: int
+
+
+def trained_ensemble(
+    spec: models.ArchSpec,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    *,
+    members: int,
+    steps: int | None,
+    lr_fraction: float,
+    seed: int,
+    ridge: float = 0.0,
+    optimizer: Optimizer = GD,
+) -> EnsembleOutputs:
+    """A deep ensemble: ``members`` networks trained on ``y_train`` and evaluated at ``x_test``.
+
+    Each network has the architecture ``spec`` with one output per column of
+    ``y_train``, and takes ``steps`` gradient-descent steps of
+    ``lr_fraction / (lambda_max + ridge)`` (``lambda_max`` the largest over the members)
+    with the pull ``ridge/2 ||theta - theta_0||^2``; ``steps=None`` trains to
+    convergence (:func:`rndlib.optimizers.steps_to_convergence`). ``optimizer`` is gradient
+    descent or, to converge in fewer steps when ``ridge > 0``, Nesterov momentum.
+
+    Raises:
+        ValueError: naming the argument, for a negative or non-integer ``seed``, or
+            ``lr`` if training diverged.
+    """
+    validate.integer("seed", seed, minimum=0)
+    x_train, y_train = jnp.asarray(x_train), jnp.asarray(y_train)
+    init_fn, apply_fn, _ = models.network(spec.replace(heads=y_train.shape[1]))
+    params = models.init_params(init_fn, seed, members, x_train.shape[1])
+    lr = schedule.stable_step(apply_fn, params, x_train, None, ridge, lr_fraction)
+    steps = optimizers.steps_to_convergence(lr, ridge, optimizer) if steps is None else steps
+    trained = train.gradient_descent(
+        apply_fn,
+        params,
+        x_train,
+        y_train,
+        lr=lr,
+        steps=steps,
+        ridge=ridge,
+        optimizer=optimizer,
+        members=True,
+    ).params
+    return EnsembleOutputs(
+        np.asarray(models.apply_members(apply_fn, trained, jnp.asarray(x_test))), lr, steps
+    )
 
 
 def gaussian_samples(mean: np.ndarray, cov: np.ndarray, draws: int, seed: int) -> np.ndarray:
@@ -166,7 +223,7 @@ def converged_posterior_samples(
     seeds: int,
     noise: float,
     seed: int,
-    method: str = "nesterov",
+    optimizer: Optimizer = optimizers.NESTEROV,
     tol: float = 1e-2,
     max_steps: int = 100_000,
     chunk: int | None = None,
@@ -177,7 +234,7 @@ def converged_posterior_samples(
 
     The same sampler (Cor. 5.9: the centred mean network plus a Bayesian RND with He et
     al.'s target, noisy targets and the pull), each network trained by
-    :func:`rndlib.convergence.train_to_convergence` with ``method`` until
+    :func:`rndlib.train.train_to_convergence` with ``optimizer`` until
     ``||grad L|| <= tol * noise * ||theta - theta_0||``, instead of for a fixed multiple
     of the condition number; ``chunk`` bounds the memory of a gradient for large ``N``.
     With ``linearised`` every network is replaced by its linearisation around its
@@ -189,73 +246,77 @@ def converged_posterior_samples(
     Raises:
         ValueError: naming the parameter, for an unknown ``dtype`` or a negative or
             non-integer ``seed``, and naming ``lambda_max`` if a training diverged
-            (:func:`rndlib.convergence.train_to_convergence`).
+            (:func:`rndlib.train.train_to_convergence`).
         FloatingPointError: if a sample is not finite after training.
     """
     validate.integer("seed", seed, minimum=0)
     noise = validate.finite("noise", noise, above=0.0)
     cast = partial(_cast, validate.choice("dtype", dtype, ("float32", "float64")))
-    x_train, x_test = cast(dataset.x_train), cast(dataset.x_test)
-    schedule = {"method": method, "tol": tol, "max_steps": max_steps, "chunk": chunk}
-    schedule["linearised"] = linearised
-
-    def predict(apply_fn, start, params, x):
-        if linearised:
-            return nt.linearize(apply_fn, start)(params, x)
-        return apply_fn(params, x)
-
-    init_1, apply_1, _ = models.network(spec.replace(heads=1))
-    theta0 = cast(init_1(jax.random.PRNGKey(seed + 7), (-1, x_train.shape[1]))[1])
-    lam_mean = train.largest_ntk_eigenvalue(apply_1, theta0, x_train)
-    target = cast(dataset.y_train) + apply_1(theta0, x_train)
-    start = time.perf_counter()
-    fitted = convergence.train_to_convergence(
-        apply_1, theta0, x_train, target, ridge=noise, lambda_max=lam_mean, **schedule
-    )
-    seconds = [time.perf_counter() - start]
-    moved = predict(apply_1, theta0, fitted.params, x_test) - apply_1(theta0, x_test)
-    mean = np.asarray(moved, np.float64)[:, 0]
-
-    init_m, apply_m, _ = models.network(spec.replace(heads=heads))
-    predictors = train.init_params(init_m, seed, seeds, x_train.shape[1])
-    keys = jax.random.split(jax.random.PRNGKey(seed + 1), seeds)
-    x_both = jnp.concatenate([jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)])
-    g_both = np.asarray(train._bayesian_rnd_targets(apply_m, predictors, keys, x_both, "he"))
-    predictors = cast(predictors)
-    lam_rnd = train.largest_ntk_eigenvalue(apply_m, predictors, x_train, members=True)
-    n_train = len(x_train)
-    zeta = np.random.default_rng(seed).standard_normal((seeds, n_train, heads))
-    g_train = cast(g_both[:, :n_train] + np.sqrt(noise) * zeta)
-    start = time.perf_counter()
-    rnd = convergence.train_to_convergence(
-        apply_m,
-        predictors,
-        x_train,
-        g_train,
-        ridge=noise,
-        lambda_max=lam_rnd,
-        members=True,
-        **schedule,
-    )
-    seconds.append(time.perf_counter() - start)
-    u_test = jax.lax.map(
-        lambda both: predict(apply_m, *both, x_test), (predictors, rnd.params), batch_size=8
-    )
-    errors = g_both[:, n_train:] - np.asarray(u_test, np.float64)
-    errors = errors.transpose(0, 2, 1).reshape(-1, len(x_test))
+    settings = {"optimizer": optimizer, "tol": tol, "max_steps": max_steps, "chunk": chunk}
+    settings |= {"ridge": noise, "linearised": linearised}
+    mean, mean_run = _converged_mean(spec, dataset, seed + 7, cast, settings)
+    errors, rnd_run = _converged_errors(spec, dataset, heads, seeds, seed, cast, settings)
     if not (np.all(np.isfinite(errors)) and np.all(np.isfinite(mean))):
         raise FloatingPointError(
-            f"the sampler's training diverged at width {spec.width} ({method}, noise={noise}): "
-            "its samples are not finite"
+            f"the sampler's training diverged at width {spec.width} ({optimizer.name}, "
+            f"noise={noise}): its samples are not finite"
         )
     return ConvergedSamples(
         mean + errors,
         mean,
-        np.concatenate([fitted.steps, rnd.steps]),
-        bool(fitted.converged.all() and rnd.converged.all()),
-        (lam_mean, lam_rnd),
-        (seconds[0], seconds[1]),
+        np.concatenate([mean_run[0].steps, rnd_run[0].steps]),
+        bool(mean_run[0].converged.all() and rnd_run[0].converged.all()),
+        (mean_run[1], rnd_run[1]),
+        (mean_run[2], rnd_run[2]),
     )
+
+
+def _timed_training(apply_fn, start, x_train, target, lambda_max, settings, members=False):
+    clock = time.perf_counter()
+    run = train.train_to_convergence(
+        apply_fn, start, x_train, target, lambda_max=lambda_max, members=members, **settings
+    )
+    return run, (run, lambda_max, time.perf_counter() - clock)
+
+
+def _converged_mean(spec, dataset: Dataset, seed: int, cast, settings: dict):
+    # The centred mean network at the test inputs, (n_test,), trained to convergence.
+    x_train, x_test = cast(dataset.x_train), cast(dataset.x_test)
+    init_fn, apply_fn, _ = models.network(spec.replace(heads=1))
+    theta0 = cast(init_fn(jax.random.PRNGKey(seed), (-1, x_train.shape[1]))[1])
+    lam = models.largest_ntk_eigenvalue(apply_fn, theta0, x_train)
+    target = cast(dataset.y_train) + apply_fn(theta0, x_train)
+    fitted, report = _timed_training(apply_fn, theta0, x_train, target, lam, settings)
+    predicted = _predict(apply_fn, theta0, fitted.params, x_test, settings["linearised"])
+    return np.asarray(predicted - apply_fn(theta0, x_test), np.float64)[:, 0], report
+
+
+def _converged_errors(spec, dataset: Dataset, heads: int, seeds: int, seed: int, cast, settings):
+    # Bayesian-RND errors at the test inputs, (seeds * heads, n_test), trained to convergence.
+    x_train, x_test = cast(dataset.x_train), cast(dataset.x_test)
+    init_fn, apply_fn, _ = models.network(spec.replace(heads=heads))
+    predictors = models.init_params(init_fn, seed, seeds, x_train.shape[1])
+    x_both = jnp.concatenate([jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)])
+    g_both = np.asarray(rnd.bayesian_rnd_targets(apply_fn, predictors, seed + 1, x_both, "he"))
+    predictors = cast(predictors)
+    lam = models.largest_ntk_eigenvalue(apply_fn, predictors, x_train, members=True)
+    n_train = len(x_train)
+    zeta = np.random.default_rng(seed).standard_normal((seeds, n_train, heads))
+    g_train = cast(g_both[:, :n_train] + np.sqrt(settings["ridge"]) * zeta)
+    fitted, report = _timed_training(apply_fn, predictors, x_train, g_train, lam, settings, True)
+    u_test = jax.lax.map(
+        lambda both: _predict(apply_fn, *both, x_test, settings["linearised"]),
+        (predictors, fitted.params),
+        batch_size=8,
+    )
+    errors = g_both[:, n_train:] - np.asarray(u_test, np.float64)
+    return errors.transpose(0, 2, 1).reshape(-1, len(x_test)), report
+
+
+def _predict(apply_fn, start, params, x, linearised: bool):
+    if linearised:
+        return nt.linearize(apply_fn, start)(params, x)
+    return apply_fn(params, x)
 
 
 def _cast(dtype: str, tree):

@@ -48,7 +48,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import make_friedman1
 
-from rndlib import data, metrics, models, paths, plotting, sampling, train, validate
+from rndlib import data, metrics, models, paths, plotting, rnd, sampling, validate
 
 METHODS = ("exact", "pathwise", "sampler", "linearised")
 TIMED_STEPS = 20  # steps timed per network where the sampler's run is projected
@@ -135,9 +135,9 @@ def pathwise_samples(
     x_both = jnp.concatenate([x_train, x_test])
     keys = jax.random.split(jax.random.PRNGKey(seed + 1), draws)
     prior = jax.lax.map(
-        lambda k: jax.jvp(
-            lambda p: apply_fn(p, x_both), (params,), (train.tangent_draw(params, k),)
-        )[1][:, 0],
+        lambda k: jax.jvp(lambda p: apply_fn(p, x_both), (params,), (rnd.draw_psi(params, k),))[1][
+            :, 0
+        ],
         keys,
     )
     n = len(x_train)

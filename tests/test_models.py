@@ -1,10 +1,11 @@
 """Architecture specs: bad arguments are named; the stax triple has the spec's shape."""
 
 import jax
+import neural_tangents as nt
 import numpy as np
 import pytest
 
-from rndlib import models
+from rndlib import models, schedule, train
 
 
 @pytest.mark.parametrize(
@@ -68,3 +69,47 @@ def test_empirical_ntk_is_the_jacobians_inner_product():
     jac = jax.jacobian(lambda p: apply_fn(p, x)[:, 0])(params)
     flat = np.concatenate([j.reshape(len(x), -1) for j in jax.tree_util.tree_leaves(jac)], axis=1)
     np.testing.assert_allclose(models.empirical_ntk(spec, params, x, x), flat @ flat.T, rtol=1e-12)
+
+
+def test_largest_ntk_eigenvalue_matches_dense_kernel(toy):
+    """Power iteration on the NTK-vector product agrees with the dense NTK of all heads."""
+    init_fn, apply_fn, _ = models.network(models.ArchSpec(depth=1, width=256, heads=3))
+    _, params = init_fn(jax.random.PRNGKey(0), (-1, 1))
+    dense = nt.empirical_ntk_fn(apply_fn, trace_axes=())(toy.x_train, None, params)
+    n, heads = dense.shape[0], dense.shape[2]
+    flat = np.asarray(dense).transpose(0, 2, 1, 3).reshape(n * heads, n * heads)
+    lam = models.largest_ntk_eigenvalue(apply_fn, params, toy.x_train, iters=500)
+    assert lam == pytest.approx(np.linalg.eigvalsh(flat)[-1], rel=1e-6)
+
+
+def test_relative_ntk_change_falls_with_width(toy):
+    def change(width: int) -> float:
+        init_fn, apply_fn, _ = models.network(models.ArchSpec(width=width))
+        _, params = init_fn(jax.random.PRNGKey(0), (-1, 1))
+        lr = schedule.step_size(models.largest_ntk_eigenvalue(apply_fn, params, toy.x_train))
+        trained = train.gradient_descent(
+            apply_fn, params, toy.x_train, toy.y_train, lr=lr, steps=100
+        ).params
+        return models.relative_ntk_change(apply_fn, params, trained, toy.x_train)
+
+    init_fn, apply_fn, _ = models.network(models.ArchSpec(width=64))
+    _, params = init_fn(jax.random.PRNGKey(0), (-1, 1))
+    assert models.relative_ntk_change(apply_fn, params, params, toy.x_train) == 0.0
+    narrow, wide = change(64), change(4096)
+    assert 0.0 < wide < narrow / 4  # width^-1/2: 1/8 in theory
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"input_dim": 0}, "input_dim"),
+        ({"members": 0}, "members"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 1.0}, "seed"),
+    ],
+)
+def test_init_params_refuses_bad_sizes_and_seeds(kwargs, name):
+    init_fn = models.network(models.ArchSpec(width=16))[0]
+    arguments = {"seed": 0, "members": 2, "input_dim": 1} | kwargs
+    with pytest.raises(ValueError, match=name):
+        models.init_params(init_fn, **arguments)

@@ -1,10 +1,11 @@
 """The posterior sampler's parts against their closed forms."""
 
+import gaussians
 import numpy as np
 import pytest
 import scipy.stats
 
-from rndlib import metrics, models, sampling, theory, train
+from rndlib import estimators, metrics, models, optimizers, sampling, theory
 
 
 def test_gaussian_samples_have_the_requested_moments():
@@ -15,7 +16,7 @@ def test_gaussian_samples_have_the_requested_moments():
     draws = sampling.gaussian_samples(mean, cov, 1000, seed=0)
     centred = draws - mean
     error = metrics.relative_error(centred.T @ centred / len(draws), cov)
-    assert error < np.quantile(metrics.covariance_error_null(cov, 1000, repeats=200), 0.99)
+    assert error < np.quantile(gaussians.covariance_error_null(cov, 1000, repeats=200), 0.99)
     assert np.all(np.abs(centred.mean(axis=0)) < 4 * np.sqrt(np.diag(cov) / len(draws)))
     assert scipy.stats.kstest(centred[:, 3] / np.sqrt(cov[3, 3]), "norm").pvalue > 0.01
 
@@ -71,13 +72,13 @@ def test_posterior_samples_take_either_bayesian_rnd_target(toy):
 
 
 def test_posterior_samples_say_when_training_diverged(toy, monkeypatch):
-    real = train.bayesian_rnd_errors
+    real = estimators.bayesian_rnd_errors
 
     def diverged(*args, **kwargs):
         errors = real(*args, **kwargs)
         return errors._replace(trained=np.full_like(errors.trained, np.nan))
 
-    monkeypatch.setattr(train, "bayesian_rnd_errors", diverged)
+    monkeypatch.setattr(estimators, "bayesian_rnd_errors", diverged)
     spec = models.ArchSpec(depth=1, width=64, heads=2)
     with pytest.raises(FloatingPointError, match="diverged at width 64"):
         sampling.posterior_samples(
@@ -107,3 +108,21 @@ def test_gaussian_samples_refuse_a_bad_covariance_or_mean(change, message):
     # round-off asymmetry (1e-9 of the largest entry) is a symmetric covariance
     rough = cov + np.triu(np.full_like(cov, 1e-9), 1)
     assert sampling.gaussian_samples(np.sin(x), rough, 3, seed=0).shape == (3, 12)
+
+
+def test_trained_ensemble_converges_with_a_ridge(toy):
+    def ensemble(optimizer):
+        data = (toy.x_train, toy.y_train, toy.x_test)
+        common = dict(members=3, steps=None, lr_fraction=1.0, seed=0, ridge=1.0)
+        return sampling.trained_ensemble(
+            models.ArchSpec(width=128), *data, **common, optimizer=optimizer
+        )
+
+    ens = ensemble(optimizers.GD)
+    assert ens.test.shape == (3, len(toy.x_test), 1)
+    assert ens.steps == optimizers.steps_to_convergence(ens.lr, 1.0) == int(np.ceil(5 / ens.lr))
+    fast = ensemble(optimizers.Optimizer("nesterov"))
+    assert fast.steps == int(np.ceil(10 / np.sqrt(fast.lr))) < ens.steps
+    assert metrics.relative_error(fast.test, ens.test) < 0.01  # the same minimiser
+    with pytest.raises(ValueError, match="ridge > 0"):
+        optimizers.steps_to_convergence(0.01, 0.0)

@@ -1,5 +1,6 @@
 """The scaling study's methods against closed forms, and its fitted laws."""
 
+import gaussians
 import jax
 import numpy as np
 import pytest
@@ -50,7 +51,7 @@ def test_pathwise_samples_condition_the_empirical_ntk_prior(small):
     posterior = theory.gp_posterior(blocks, small.y_train, noise=0.25)
     np.testing.assert_allclose(mean, posterior.mean[:, 0], rtol=1e-7, atol=1e-9)
     cov = posterior.cov
-    null = metrics.covariance_error_null(cov, 400, repeats=100)
+    null = gaussians.covariance_error_null(cov, 400, repeats=100)
     error = metrics.relative_error(np.cov(samples.T, bias=True), cov)
     assert error < np.quantile(null, 0.99)
     assert error > 0 and iterations > 1
