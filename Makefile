@@ -58,9 +58,8 @@ figures-quick: $(STAMP) ## run every notebook with quick parameters into build/q
 timings: $(STAMP) ## every notebook quick (into build/timings), then full (in place), each timed: data/results/timings.json
 	$(PY) -m rndlib.pipeline --timings $(NOTEBOOKS)
 
-bench: $(STAMP) ## time RND, ensembles and the exact GP, then posterior sampling up to N = 50,000 (about 2 h): data/results/bench*.json, figures/bench_*
-	RNDLIB_OUTPUT_DIR=$(CURDIR) $(PY) -m rndlib.bench
-	RNDLIB_OUTPUT_DIR=$(CURDIR) $(PY) -m rndlib.scaling
+bench: $(STAMP) ## time RND, ensembles and the exact GP, then posterior sampling up to N = 20,000 (under an hour): data/results/bench*.json, figures/bench_*
+	RNDLIB_OUTPUT_DIR=$(CURDIR) $(PY) -m rndlib.benchmark
 
 SEEDS ?= 100-119
 seeds: $(STAMP) ## every notebook quick at seeds $(SEEDS) (build/seeds): data/results/seeds.json (resumes)

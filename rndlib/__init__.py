@@ -25,10 +25,11 @@ API: dict[str, tuple[str, ...]] = {
         "ROOT", "DATA", "NOTEBOOKS", "OUTPUT", "FIGURES", "RESULTS", "STAGING", "results_file",
         "staged", "publish",
     ),
-    # data sets, validated; results files
+    # data sets, validated, and the benchmark problems; results files
     "data": (
-        "CHECKSUMS", "Dataset", "make_toy_1d", "make_toy_2d", "GENERATORS", "write_dataset",
-        "load_dataset", "load_diabetes_split", "OODSplit", "load_digits_ood", "write_results",
+        "CHECKSUMS", "Dataset", "make_toy_1d", "make_toy_2d", "FRIEDMAN_DIM", "SINE_DIM",
+        "make_friedman", "make_sine", "GENERATORS", "write_dataset", "load_dataset",
+        "load_diabetes_split", "OODSplit", "load_digits_ood", "write_results",
     ),
     # argument checks that name the argument
     "validate": (
@@ -39,7 +40,7 @@ API: dict[str, tuple[str, ...]] = {
     "models": (
         "ACTIVATIONS", "PARAMETERIZATIONS", "ArchSpec", "network", "empirical_nngp",
         "empirical_ntk", "init_params", "apply_members", "largest_ntk_eigenvalue",
-        "relative_ntk_change",
+        "relative_ntk_change", "astype",
     ),
     # the float64 kernel algebra: S_T, B_T, GP posteriors
     "theory": (
@@ -72,10 +73,15 @@ API: dict[str, tuple[str, ...]] = {
         "VarianceEstimate", "ensemble_variance", "rnd_variance", "ErrorDraws",
         "bayesian_rnd_errors",
     ),
-    # posterior samples: trained, exact
+    # posterior samples from trained networks (Cor. 5.9) and ensembles
     "sampling": (
         "PosteriorSamples", "centred_network_mean", "posterior_samples", "EnsembleOutputs",
-        "trained_ensemble", "gaussian_samples", "ConvergedSamples", "converged_posterior_samples",
+        "trained_ensemble", "ConvergedSamples", "converged_posterior_samples",
+    ),
+    # posterior draws by conditioning: exact and pathwise
+    "conditioning": (
+        "BLOCK", "VP_BATCH", "gaussian_samples", "exact_posterior", "exact_samples",
+        "pathwise_samples",
     ),
     # errors, fits, scores
     "metrics": (
@@ -108,7 +114,8 @@ API: dict[str, tuple[str, ...]] = {
     # figures
     "plotting": (
         "use_style", "variant_suffix", "savefig", "plot_band", "width_axis", "plot_rate",
-        "plot_spread", "plot_pvalues", "plot_head_correlation",
+        "plot_spread", "plot_pvalues", "plot_head_correlation", "plot_bench_cost",
+        "plot_bench_scaling",
     ),
     # papermill runs, timings, seeds
     "pipeline": (
@@ -116,16 +123,12 @@ API: dict[str, tuple[str, ...]] = {
         "strip_volatile_metadata", "run_notebook", "timed_runs", "decoy_margin", "seed_runs",
         "seeds_table", "write_readme_block", "write_seeds_table", "timings_table", "main",
     ),
-    # make bench: posterior sampling at scale
-    "scaling": (
-        "METHODS", "TIMED_STEPS", "INPUT_DIM", "SETTING", "SPEC", "BLOCK", "VP_BATCH",
-        "regression_problem", "exact_samples", "pathwise_samples", "projected_sampler_cost",
-        "measure_one", "accuracy", "crossover", "projected_steps", "run", "plot", "main",
-    ),
-    # make bench: the cost of uncertainty
-    "bench": (
-        "METHODS", "N_TEST", "INPUT_DIM", "STEPS", "WIDTH", "TRAIN_SIZES", "HEADS", "HEADS_AT_N",
-        "N_AT_HEADS", "REPEATS", "GP_NOISE", "measure_one", "run_all", "ratios", "plot", "main",
+    # make bench: what uncertainty costs, sampling at scale
+    "benchmark": (
+        "COST_METHODS", "COST", "SAMPLERS", "SETTING", "SPEC", "TIMED_STEPS", "machine", "peak_mb",
+        "in_fresh_process", "cost_task", "measure_cost", "run_cost", "projected_sampler_cost",
+        "measure_sampler", "accuracy", "crossover", "projected_steps", "PAIRS", "run_scaling",
+        "main",
     ),
 }
 # fmt: on

@@ -88,6 +88,49 @@ def make_toy_2d(seed: int = 0, n_per_cluster: int = 15, noise: float = 0.1) -> D
     return Dataset(x, y[:, None], grid, truth[:, None])
 
 
+#: Input dimensions of the two benchmark problems (``make bench``, notebook 07).
+FRIEDMAN_DIM = 16
+SINE_DIM = 8
+
+
+def make_friedman(n_train: int, n_test: int, seed: int = 0) -> Dataset:
+    """Friedman's (1991) first function in 16 dimensions (5 of them used), at any size.
+
+    ``sklearn.datasets.make_friedman1`` without its noise; inputs uniform on the cube,
+    centred and scaled to unit mean square norm; targets standardised by the function's
+    mean and standard deviation (3.72 here, 4.8 over the cube) and then given Gaussian noise
+    of variance 0.25. Test inputs are drawn from the same law.
+
+    Raises:
+        ValueError: naming the argument, for sizes that are not positive integers or a
+            negative or non-integer ``seed``.
+    """
+    validate.integer("n_train", n_train)
+    validate.integer("n_test", n_test)
+    validate.integer("seed", seed, minimum=0)
+    x, f = sklearn.datasets.make_friedman1(
+        n_train + n_test, n_features=FRIEDMAN_DIM, noise=0.0, random_state=seed
+    )
+    x = (x - 0.5) * np.sqrt(12.0 / FRIEDMAN_DIM)
+    y = (f - 14.4) / 4.8 + 0.5 * np.random.default_rng(seed + 1).standard_normal(len(f))
+    return Dataset(x[:n_train], y[:n_train, None], x[n_train:], y[n_train:, None])
+
+
+def make_sine(n_train: int, n_test: int, seed: int = 0) -> Dataset:
+    """Inputs ~ N(0, I / d) in d = 8 dimensions and noise-free targets ``sin(3 x . w)``.
+
+    Raises:
+        ValueError: naming the argument, for sizes that are not positive integers or a
+            negative or non-integer ``seed``.
+    """
+    validate.integer("n_train", n_train)
+    validate.integer("n_test", n_test)
+    rng = np.random.default_rng(validate.integer("seed", seed, minimum=0))
+    x = rng.standard_normal((n_train + n_test, SINE_DIM)) / np.sqrt(SINE_DIM)
+    y = np.sin(3.0 * x @ rng.standard_normal(SINE_DIM))[:, None]
+    return Dataset(x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+
+
 GENERATORS = {"toy_1d": make_toy_1d, "toy_2d": make_toy_2d}
 
 

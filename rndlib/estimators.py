@@ -320,6 +320,7 @@ def _distil(apply_fn, predictors, dataset: Dataset, g_train, g_both, op, fixed) 
     initial draws, the residual left at the training inputs and the finite-width gap."""
     lr, ridge, steps, centred, optimizer, record = fixed
     x_train, x_both, n_train = jnp.asarray(dataset.x_train), _inputs(dataset), len(dataset.x_train)
+    settings = {"lr": lr, "steps": steps, "ridge": ridge, "optimizer": optimizer}
     eps_both, path = rnd.rnd_errors(
         apply_fn,
         predictors,
@@ -327,12 +328,9 @@ def _distil(apply_fn, predictors, dataset: Dataset, g_train, g_both, op, fixed) 
         x_both,
         g_train,
         g_both,
-        lr=lr,
-        steps=steps,
-        ridge=ridge,
         centred=centred,
-        optimizer=optimizer,
         record=record,
+        **settings,
     )
     h = np.asarray(g_both)
     if not centred:

@@ -189,3 +189,13 @@ def relative_ntk_change(apply_fn, params0: Params, params: Params, x: jax.Array)
     before = np.asarray(ntk_fn(x, None, params0), np.float64)
     after = np.asarray(ntk_fn(x, None, params), np.float64)
     return float(np.linalg.norm(after - before) / np.linalg.norm(before))
+
+
+def astype(dtype: str, tree: Params) -> Params:
+    """Every array of ``tree`` (parameters, inputs, targets) as a JAX array of ``dtype``.
+
+    Raises:
+        ValueError: naming ``dtype``, unless it is ``"float32"`` or ``"float64"``.
+    """
+    validate.choice("dtype", dtype, ("float32", "float64"))
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), tree)

@@ -198,3 +198,86 @@ def plot_head_correlation(ax: plt.Axes, by_width: dict, times: list[int], title:
     ax.set(xlabel="width $n$", title=title)
     ax.set_xticks(widths, [str(w) for w in widths])
     ax.minorticks_off()
+
+
+def plot_bench_cost(results: dict) -> None:
+    """``make bench``'s cost study: figures/bench_train_size.png and figures/bench_heads.png."""
+    use_style()
+    s = results["setting"]
+    labels = {
+        "rnd": "RND (1 network, M heads)",
+        "ensemble": "ensemble (M networks)",
+        "gp": "exact NTK-GP",
+    }
+    for name, key, xs, xlabel in [
+        ("bench_train_size", "by_train_size", s["train_sizes"], "training points N"),
+        ("bench_heads", "by_heads", s["heads"], "heads or members M"),
+    ]:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+        for method, runs in results[key].items():
+            color = f"C{list(labels).index(method)}"
+            left.plot(xs, [r["wall_s"] for r in runs], "o-", color=color, label=labels[method])
+            growth = [max(r["peak_rss_mb"] - r["rss_before_mb"], 0.0) for r in runs]
+            right.plot(xs, growth, "o-", color=color, label=labels[method])
+        left.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="wall time (s, median)")
+        left.set_title(f"uncertainty at {s['n_test']} test points, {results['machine']['backend']}")
+        right.set(xscale="log", xlabel=xlabel, ylabel="peak memory growth (MB)")
+        right.set_title("peak resident memory above the process's start")
+        left.legend(fontsize=8)
+        savefig(fig, name)
+
+
+def plot_bench_scaling(results: dict, name: str = "bench_scaling_time_memory") -> plt.Figure:
+    """``make bench``'s scaling study: wall time and peak memory against N, with crossovers."""
+    use_style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.3))
+    labels = {
+        "exact": "exact (Cholesky)",
+        "pathwise": "pathwise CG (float64)",
+        "sampler": "Bayesian-RND sampler",
+        "linearised": f"sampler, linearised ({results['setting']['linearised_dtype']})",
+        "pathwise_float32": "pathwise CG (float32)",
+    }
+    for method, runs in results["scaling"].items():
+        i = list(labels).index(method)  # one colour per method, whatever the order of the file
+        for projected in (False, True):
+            kept = [r for r in runs if "failed" not in r and bool(r.get("projected")) == projected]
+            if not kept:
+                continue
+            n = [r["n_train"] for r in kept]
+            style = {"color": f"C{i}", "mfc": "w" if projected else f"C{i}"}
+            style["ls"] = ":" if projected else "-"
+            label = labels[method] + (", projected" if projected else "")
+            left.plot(n, [r["wall_s"] for r in kept], "o", label=label, **style)
+            right.plot(n, [r["peak_mb"] for r in kept], "o", label=label, **style)
+    for pair, n_cross in results["crossover_n"].items():
+        if n_cross is not None:
+            left.axvline(n_cross, color="grey", ls=":", lw=1)
+            left.text(
+                n_cross,
+                0.03,
+                pair.replace("_", " ") + " (fitted laws)",
+                transform=left.get_xaxis_transform(),
+                rotation=90,
+                fontsize=7,
+                va="bottom",
+                ha="right",
+            )
+    s = results["setting"]
+    left.set(
+        xscale="log",
+        yscale="log",
+        xlabel="training points N",
+        ylabel="wall time (s)",
+        title=f"{s['draws']} joint samples at {s['n_test']} test inputs",
+    )
+    right.set(
+        xscale="log",
+        yscale="log",
+        xlabel="training points N",
+        ylabel="peak memory (MB)",
+        title="peak resident memory of the process",
+    )
+    left.legend(fontsize=8)
+    savefig(fig, name)
+    return fig

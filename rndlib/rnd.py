@@ -118,41 +118,23 @@ def rnd_error(
 
     Raises:
         ValueError: naming the argument, for a bad shape or schedule, or naming ``lr`` if
-            training diverged (the errors are not finite).
+            training diverged (the errors are not finite, or gradient descent's loss grew).
     """
     validate.array("target_train", target_train, (len(x_train), "k"))
     lr, steps, ridge = train.check_schedule(lr, steps, ridge, optimizer, len(x_train))
-    error = _distilled(
-        apply_fn,
-        predictor,
-        x_train,
-        x_test,
-        target_train,
-        target_test,
-        lr,
-        ridge,
-        steps,
-        centred,
-        optimizer,
+    rule = (lr, ridge, steps, centred, optimizer, None)
+    error, losses = _distilled(
+        apply_fn, predictor, x_train, x_test, target_train, target_test, rule, with_losses=True
     )
-    train.refuse_divergence(lr, error)
+    train.refuse_divergence(lr, error, losses=losses if optimizer.name == "gd" else None)
     return error
 
 
 def _distilled(
-    apply_fn,
-    predictor,
-    x_train,
-    x_test,
-    target_train,
-    target_test,
-    lr,
-    ridge,
-    steps: int,
-    centred: bool,
-    optimizer: Optimizer,
-    record: jax.Array | None = None,
+    apply_fn, predictor, x_train, x_test, target_train, target_test, rule, with_losses=False
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
+    # rnd_error's computation; ``rule``: (lr, ridge, steps, centred, optimizer, record)
+    lr, ridge, steps, centred, optimizer, record = rule
     offset_train = apply_fn(predictor, x_train) if centred else 0.0
     offset_test = apply_fn(predictor, x_test) if centred else 0.0
     target = target_train + offset_train
@@ -161,6 +143,8 @@ def _distilled(
         apply_fn, predictor, x_train, target, lr, ridge, steps, optimizer, x_record
     )
     error = target_test - (apply_fn(trained.params, x_test) - offset_test)
+    if with_losses:
+        return error, trained.losses
     if record is None:
         return error
     # the error at the recorded inputs before each step, then after the last one
@@ -189,20 +173,8 @@ def _stacked_errors(
     # into x_test, also the errors there after every step (Prop. 5.5's heads over time).
     def one(args):
         predictor, target_train, target_test = args
-        return _distilled(
-            apply_fn,
-            predictor,
-            x_train,
-            x_test,
-            target_train,
-            target_test,
-            lr,
-            ridge,
-            steps,
-            centred,
-            optimizer,
-            record,
-        )
+        rule = (lr, ridge, steps, centred, optimizer, record)
+        return _distilled(apply_fn, predictor, x_train, x_test, target_train, target_test, rule)
 
     return jax.lax.map(one, (predictors, targets_train, targets_test))
 

@@ -16,7 +16,6 @@ import jax
 import jax.numpy as jnp
 import neural_tangents as nt
 import numpy as np
-import scipy.linalg
 
 from rndlib import estimators, models, optimizers, rnd, schedule, train, validate
 from rndlib.data import Dataset
@@ -177,27 +176,6 @@ def trained_ensemble(
     )
 
 
-def gaussian_samples(mean: np.ndarray, cov: np.ndarray, draws: int, seed: int) -> np.ndarray:
-    """Exact draws of N(mean, cov), shape (draws, n), by a Cholesky factor.
-
-    A jitter of 1e-9 times the mean variance is added to the diagonal: posterior
-    covariances on dense test grids are singular to working precision.
-
-    Raises:
-        ValueError: naming the argument, for a ``cov`` that is not a finite symmetric
-            (n, n) matrix (asymmetry up to ``validate.SYMMETRY_RTOL`` of its largest entry
-            is round-off), a ``mean`` that is not finite of shape (n,), ``draws`` not a
-            positive integer, or a negative or non-integer ``seed``.
-    """
-    n = len(validate.square("cov", cov, symmetric=True))
-    validate.array("mean", mean, (n,))
-    validate.integer("draws", draws)
-    validate.integer("seed", seed, minimum=0)
-    jitter = 1e-9 * np.mean(np.diag(cov))
-    factor = scipy.linalg.cholesky(cov + jitter * np.eye(len(cov)), lower=True)
-    return mean + np.random.default_rng(seed).standard_normal((draws, len(cov))) @ factor.T
-
-
 class ConvergedSamples(NamedTuple):
     """Samples (draws, n_test) and the mean (n_test,) of :func:`converged_posterior_samples`.
 
@@ -251,7 +229,7 @@ def converged_posterior_samples(
     """
     validate.integer("seed", seed, minimum=0)
     noise = validate.finite("noise", noise, above=0.0)
-    cast = partial(_cast, validate.choice("dtype", dtype, ("float32", "float64")))
+    cast = partial(models.astype, validate.choice("dtype", dtype, ("float32", "float64")))
     settings = {"optimizer": optimizer, "tol": tol, "max_steps": max_steps, "chunk": chunk}
     settings |= {"ridge": noise, "linearised": linearised}
     mean, mean_run = _converged_mean(spec, dataset, seed + 7, cast, settings)
@@ -317,7 +295,3 @@ def _predict(apply_fn, start, params, x, linearised: bool):
     if linearised:
         return nt.linearize(apply_fn, start)(params, x)
     return apply_fn(params, x)
-
-
-def _cast(dtype: str, tree):
-    return jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), tree)

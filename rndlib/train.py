@@ -4,12 +4,11 @@ Every network of the suite minimises
 
     L(theta) = 1/2 ||u(X; theta) - y||^2 + ridge/2 ||theta - theta_0||^2,
 
-the pull towards the initialisation being the "Observation noise" section's
-(``ridge = sigma^2``). Linearised around ``theta_0`` it is a quadratic whose Hessian
-``J_0^T J_0 + ridge I`` has its eigenvalues in ``[ridge, lambda_max + ridge]``,
-``lambda_max`` the largest eigenvalue of the empirical NTK on ``X``
-(:mod:`rndlib.schedule` sets the step from it). One :class:`Optimizer` names how the loss
-is minimised, and two jitted programs run it:
+the pull towards the initialisation being the "Observation noise" section's (``ridge =
+sigma^2``). Linearised around ``theta_0`` it is a quadratic whose Hessian has its
+eigenvalues in ``[ridge, lambda_max + ridge]``, ``lambda_max`` the largest of the empirical
+NTK on ``X`` (:mod:`rndlib.schedule`). An :class:`Optimizer` names the method; two jitted
+programs run it:
 
 - :func:`gradient_descent`: ``steps`` steps (``lax.scan``), of one network or of stacked
   ones (``vmap``), optionally recording the outputs at some inputs after every step. This
@@ -23,8 +22,8 @@ is minimised, and two jitted programs run it:
   ``chunk`` sums the gradient over chunks of the training inputs, so memory grows with
   the chunk and not with ``N``; ``linearised`` trains the network's linearisation.
 
-Gradient descent needs ``O(kappa)`` steps to converge, ``kappa = (lambda_max + ridge) /
-ridge``; Nesterov's and Polyak's momentum ``O(sqrt(kappa))`` (Nesterov 2004, Thm. 2.2.3).
+Gradient descent converges in ``O(kappa)`` steps, ``kappa = (lambda_max + ridge) / ridge``,
+Nesterov's and Polyak's momentum in ``O(sqrt(kappa))`` (Nesterov 2004, Thm. 2.2.3).
 """
 
 from functools import partial
@@ -35,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rndlib import optimizers, validate
+from rndlib import models, optimizers, validate
 from rndlib.optimizers import GD, Optimizer
 
 Params = Any
@@ -54,10 +53,8 @@ class TrainResult(NamedTuple):
 
 
 class Converged(NamedTuple):
-    """Trained parameters, the steps taken, and the stopping ratio ``r`` they ended at.
-
-    For stacked networks ``steps``, ``ratio`` and ``converged`` have one entry per network.
-    """
+    """Trained parameters, the steps taken and the stopping ratio ``r`` they ended at: for
+    stacked networks ``steps``, ``ratio`` and ``converged`` have one entry per network."""
 
     params: Params
     steps: np.ndarray
@@ -129,13 +126,23 @@ def check_schedule(
     )
 
 
-def refuse_divergence(lr: float, *trees: object) -> None:
-    """Raise a ValueError naming ``lr`` unless every array in ``trees`` is finite."""
+def refuse_divergence(lr: float, *trees: object, losses: jax.Array | None = None) -> None:
+    """Raise a ValueError naming ``lr`` if a run diverged: an array of ``trees`` is not finite,
+    or ``losses`` (before each step; full-batch gradient descent's, which a stable step
+    never lets grow) ended above where they started, for any member."""
     if not validate.all_finite(trees):
         raise ValueError(
             f"lr={lr:.4g} diverged: the step is past the stability limit 2 / lambda_max of this "
             "network's NTK (see schedule.step_size)"
         )
+    if losses is not None and np.shape(losses)[-1] > 1:
+        first, last = np.asarray(losses)[..., 0], np.asarray(losses)[..., -1]
+        if np.any(last > first):
+            raise ValueError(
+                f"lr={lr:.4g} is past the stability limit 2 / lambda_max of this network's NTK: "
+                f"gradient descent's loss grew from {np.max(first):.4g} to {np.max(last):.4g} "
+                "(see schedule.step_size)"
+            )
 
 
 def gradient_descent(
@@ -161,9 +168,9 @@ def gradient_descent(
     (``vmap``), and ``y`` is either shared, (n, outputs), or one target per member,
     (members, n, outputs).
 
-    A run that diverges (a step past the stability limit) is refused, unless
-    ``allow_divergence``: then its result, losses not finite, is returned, so that a run
-    past the limit can be studied (notebook 01, section 4).
+    A run that diverges (a step past the stability limit: results not finite, or, for
+    gradient descent, a loss that grew) is refused, unless ``allow_divergence``: then its
+    result is returned, so that a run past the limit can be studied (notebook 01, section 4).
 
     Raises:
         ValueError: naming the argument, for a bad shape or schedule, or naming ``lr`` if
@@ -185,7 +192,8 @@ def gradient_descent(
     else:
         result = descend(apply_fn, params, x, y, lr, ridge, steps, optimizer)
     if not allow_divergence:
-        refuse_divergence(lr, result.params, result.losses)
+        growth = result.losses if optimizer.name == "gd" else None
+        refuse_divergence(lr, result.params, result.losses, losses=growth)
     return result
 
 
@@ -353,6 +361,7 @@ def train_to_convergence(
     settings = dict(ridge=ridge, lambda_max=lambda_max, tol=tol, max_steps=max_steps)
     settings |= dict(optimizer=optimizer, chunk=chunk, linearised=linearised)
     s = _check_tolerance(x, y, validate.flag("members", members), settings)
+    _check_lambda_max(apply_fn, params0, x, s["lambda_max"], members)
     xs, _, mask = _chunked(jnp.asarray(x), jnp.asarray(y[0] if members else y), chunk)
     method = optimizer.name
 
@@ -375,3 +384,16 @@ def _diverged_message(lambda_max: float, method: str) -> str:
         "of this network's NTK; lambda_max must be the NTK's largest eigenvalue on x (see "
         "models.largest_ntk_eigenvalue)"
     )
+
+
+def _check_lambda_max(apply_fn, params0, x, lambda_max: float, members: bool) -> None:
+    # The step is set from lambda_max: one below the NTK's sets a step past the stability
+    # limit. A 30-iteration Rayleigh quotient never exceeds the largest eigenvalue and comes
+    # within 2.5% of it on the notebooks' networks: a lambda_max 10% below it is refused.
+    found = models.largest_ntk_eigenvalue(apply_fn, params0, x, members=members, iters=30)
+    if lambda_max < 0.9 * found:
+        raise ValueError(
+            f"lambda_max={lambda_max:.4g} is below the largest eigenvalue of this network's "
+            f"NTK on x (at least {found:.4g}): the step it sets is past the stability limit "
+            "(see models.largest_ntk_eigenvalue)"
+        )

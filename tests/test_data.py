@@ -72,3 +72,21 @@ def test_digits_ood_split():
     assert set(split.digit_test) == set(range(10))
     with pytest.raises(ValueError, match="n_train"):
         data.load_digits_ood(seed=0, n_train=900, n_test=200)
+
+
+def test_regression_problem_is_reproducible_and_standardised():
+    a, b = data.make_friedman(2000, 10, 3), data.make_friedman(2000, 10, 3)
+    np.testing.assert_array_equal(a.y_train, b.y_train)
+    assert a.x_train.shape == (2000, data.FRIEDMAN_DIM) and a.y_test.shape == (10, 1)
+    assert abs(np.mean(np.sum(a.x_train**2, axis=1)) - 1.0) < 0.05  # unit mean square norm
+    assert abs(np.var(a.y_train) - (1 + 0.25) * (4.8 / 4.8) ** 2) < 0.4
+
+
+def test_sine_problem_is_reproducible_and_named():
+    a, b = data.make_sine(30, 10, seed=2), data.make_sine(30, 10, seed=2)
+    np.testing.assert_array_equal(a.x_test, b.x_test)
+    assert a.x_train.shape == (30, data.SINE_DIM) and np.all(np.abs(a.y_train) <= 1)
+    with pytest.raises(ValueError, match="n_test"):
+        data.make_sine(30, 0)
+    with pytest.raises(ValueError, match="seed"):
+        data.make_friedman(30, 10, seed=-1)

@@ -67,3 +67,14 @@ def test_rnd_error_before_training(toy):
     np.testing.assert_allclose(standard, apply_fn(u, xt) - apply_fn(g, xt))
     np.testing.assert_allclose(centred, apply_fn(u, xt))
     assert standard.shape == (len(xt), 3)
+
+
+def test_rnd_error_refuses_a_step_past_the_limit_before_it_overflows(toy):
+    init_fn, apply_fn, _ = models.network(models.ArchSpec(width=64))
+    u0, g = (init_fn(jax.random.PRNGKey(k), (-1, 1))[1] for k in (0, 1))
+    lam = models.largest_ntk_eigenvalue(apply_fn, u0, toy.x_train)
+    x, xt = toy.x_train, toy.x_test
+    args = (apply_fn, u0, x, xt, apply_fn(g, x), apply_fn(g, xt))
+    with pytest.raises(ValueError, match=r"lr=.* past the stability limit.*loss grew"):
+        rnd.rnd_error(*args, lr=3.0 / lam, steps=3)  # the loss grows 182 -> 203
+    assert np.all(np.isfinite(rnd.rnd_error(*args, lr=1.9 / lam, steps=10)))

@@ -1,24 +1,10 @@
 """The posterior sampler's parts against their closed forms."""
 
-import gaussians
+import jax
 import numpy as np
 import pytest
-import scipy.stats
 
-from rndlib import estimators, metrics, models, optimizers, sampling, theory
-
-
-def test_gaussian_samples_have_the_requested_moments():
-    """Cholesky draws against the eigendecomposition-based Monte-Carlo null of metrics."""
-    x = np.linspace(-1, 1, 12)
-    cov = np.exp(-((x[:, None] - x[None, :]) ** 2)) + 0.01 * np.eye(12)
-    mean = np.sin(x)
-    draws = sampling.gaussian_samples(mean, cov, 1000, seed=0)
-    centred = draws - mean
-    error = metrics.relative_error(centred.T @ centred / len(draws), cov)
-    assert error < np.quantile(gaussians.covariance_error_null(cov, 1000, repeats=200), 0.99)
-    assert np.all(np.abs(centred.mean(axis=0)) < 4 * np.sqrt(np.diag(cov) / len(draws)))
-    assert scipy.stats.kstest(centred[:, 3] / np.sqrt(cov[3, 3]), "norm").pvalue > 0.01
+from rndlib import benchmark, data, estimators, metrics, models, optimizers, sampling, theory
 
 
 def test_centred_network_mean_follows_the_noisy_lemma(toy):
@@ -86,30 +72,6 @@ def test_posterior_samples_say_when_training_diverged(toy, monkeypatch):
         )
 
 
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (lambda m, c: (m, np.diag(c)), r"cov must have shape \(n, n\), got \(12,\)"),
-        (lambda m, c: (m, c[:, :-1]), r"cov must be a square matrix"),
-        (lambda m, c: (m, c + np.triu(np.full_like(c, 1e-3), 1)), r"cov must be symmetric"),
-        (lambda m, c: (m, np.where(np.eye(12) > 0, np.nan, c)), r"cov must be finite"),
-        (lambda m, c: (np.where(np.arange(12) == 3, np.nan, m), c), r"mean must be finite"),
-        (lambda m, c: (m[:-1], c), r"mean must have shape \(12\), got \(11,\)"),
-        (lambda m, c: (m[:, None], c), r"mean must have shape \(12\), got \(12, 1\)"),
-    ],
-)
-def test_gaussian_samples_refuse_a_bad_covariance_or_mean(change, message):
-    x = np.linspace(-1, 1, 12)
-    cov = np.exp(-((x[:, None] - x[None, :]) ** 2)) + 0.01 * np.eye(12)
-    with pytest.raises(ValueError, match=message):
-        sampling.gaussian_samples(*change(np.sin(x), cov), 10, seed=0)
-    with pytest.raises(ValueError, match="draws"):
-        sampling.gaussian_samples(np.sin(x), cov, 0, seed=0)
-    # round-off asymmetry (1e-9 of the largest entry) is a symmetric covariance
-    rough = cov + np.triu(np.full_like(cov, 1e-9), 1)
-    assert sampling.gaussian_samples(np.sin(x), rough, 3, seed=0).shape == (3, 12)
-
-
 def test_trained_ensemble_converges_with_a_ridge(toy):
     def ensemble(optimizer):
         data = (toy.x_train, toy.y_train, toy.x_test)
@@ -126,3 +88,50 @@ def test_trained_ensemble_converges_with_a_ridge(toy):
     assert metrics.relative_error(fast.test, ens.test) < 0.01  # the same minimiser
     with pytest.raises(ValueError, match="ridge > 0"):
         optimizers.steps_to_convergence(0.01, 0.0)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return data.make_friedman(60, 25, seed=0)
+
+
+def test_converged_sampler_reports_its_steps_and_converges(small):
+    spec = benchmark.SPEC.replace(width=256, heads=4)
+    found = sampling.converged_posterior_samples(
+        spec, small, heads=4, seeds=2, noise=0.25, seed=0, tol=1e-2
+    )
+    assert found.samples.shape == (8, len(small.x_test)) and found.converged
+    assert found.steps.shape == (3,) and all(s > 1 for s in found.steps)
+    short = sampling.converged_posterior_samples(
+        spec, small, heads=4, seeds=2, noise=0.25, seed=0, tol=1e-2, max_steps=2
+    )
+    assert not short.converged and list(short.steps) == [2, 2, 2]
+
+
+def test_linearised_sampler_mean_is_kernel_regression_with_the_empirical_ntk(small):
+    """Its mean network, linearised, ends at ``Theta_0(x, X) (Theta_0(X, X) + sigma^2 I)^-1 Y``.
+
+    ``Theta_0`` is the empirical NTK of the mean network at its initialisation (seed + 7);
+    float32 training agrees with float64. The decoy, the network itself at width 256,
+    ends farther from it than the stopping rule's tolerance.
+    """
+    spec, noise = benchmark.SPEC.replace(width=256, heads=2), 0.25
+    common = {"heads": 2, "seeds": 1, "noise": noise, "seed": 0, "tol": 1e-5}
+    one = spec.replace(heads=1)
+    theta0 = models.network(one)[0](jax.random.PRNGKey(7), (-1, data.FRIEDMAN_DIM))[1]
+    gram = models.empirical_ntk(one, theta0, small.x_train, small.x_train)
+    cross = models.empirical_ntk(one, theta0, small.x_test, small.x_train)
+    gram = np.asarray(gram, np.float64) + noise * np.eye(len(gram))
+    expected = np.asarray(cross, np.float64) @ np.linalg.solve(gram, small.y_train[:, 0])
+    f64 = sampling.converged_posterior_samples(spec, small, linearised=True, **common)
+    f32 = sampling.converged_posterior_samples(
+        spec, small, linearised=True, dtype="float32", **common
+    )
+    assert f64.converged and f32.converged
+    assert metrics.relative_error(f64.mean, expected) < 1e-4
+    assert metrics.relative_error(f32.mean, expected) < 1e-3
+    assert metrics.relative_error(f32.samples, f64.samples) < 1e-3
+    network = sampling.converged_posterior_samples(spec, small, **common)
+    assert metrics.relative_error(network.mean, expected) > 1e-2
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        sampling.converged_posterior_samples(spec, small, dtype="float16", **common)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from rndlib import (
+    conditioning,
     data,
     estimators,
     metrics,
@@ -194,9 +195,23 @@ SEEDED = {
     "sampling.converged_posterior_samples": lambda toy, s: sampling.converged_posterior_samples(
         _tiny(), toy, heads=2, seeds=1, noise=0.5, seed=s
     ),
-    "sampling.gaussian_samples": lambda toy, s: sampling.gaussian_samples(
+    "conditioning.gaussian_samples": lambda toy, s: conditioning.gaussian_samples(
         np.zeros(2), np.eye(2), 3, s
     ),
+    "conditioning.exact_samples": lambda toy, s: conditioning.exact_samples(
+        _tiny(), toy, 0.5, 3, s
+    ),
+    "conditioning.pathwise_samples": lambda toy, s: conditioning.pathwise_samples(
+        _tiny(), toy, 0.5, 3, s, tol=0.1
+    ),
+    "rnd.bayesian_rnd_targets": lambda toy, s: rnd.bayesian_rnd_targets(
+        models.network(_tiny())[1],
+        models.init_params(models.network(_tiny())[0], 0, 2, 1),
+        s,
+        toy.x_test,
+    ),
+    "data.make_friedman": lambda toy, s: data.make_friedman(5, 5, s),
+    "data.make_sine": lambda toy, s: data.make_sine(5, 5, s),
     "data.make_toy_1d": lambda toy, s: data.make_toy_1d(s),
     "data.make_toy_2d": lambda toy, s: data.make_toy_2d(s),
     "data.load_diabetes_split": lambda toy, s: data.load_diabetes_split(s),
