@@ -119,9 +119,13 @@ API: dict[str, tuple[str, ...]] = {
     ),
     # papermill runs, timings, seeds
     "pipeline": (
-        "FAILED", "TIMINGS", "SEEDS", "README", "TIMINGS_START", "TIMINGS_END", "BUDGETS",
-        "strip_volatile_metadata", "run_notebook", "timed_runs", "decoy_margin", "seed_runs",
-        "seeds_table", "write_readme_block", "write_seeds_table", "timings_table", "main",
+        "FAILED", "TIMINGS", "SEEDS", "strip_volatile_metadata", "run_notebook", "timed_runs",
+        "decoy_margin", "seed_runs", "main",
+    ),
+    # the README's generated tables
+    "tables": (
+        "README", "RESULTS", "BUDGETS", "seeds_table", "timings_table", "bench_table", "BLOCKS",
+        "markers", "block", "write_block",
     ),
     # make bench: what uncertainty costs, sampling at scale
     "benchmark": (

@@ -51,6 +51,7 @@ from rndlib import (
     rnd,
     sampling,
     schedule,
+    tables,
     train,
     validate,
 )
@@ -390,6 +391,8 @@ def main() -> int:
         results = run_scaling(json.loads(args.setting), Path(args.out), resume=args.resume)
         plotting.plot_bench_scaling(results)
         print(data.write_results("bench_scaling", results))
+    if args.study == "both":
+        tables.write_block("bench")  # the README's tables, from the files just written
     return 0
 
 

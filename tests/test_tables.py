@@ -1,0 +1,55 @@
+"""The README's generated tables: each equals its table written from its results file."""
+
+import json
+
+import pytest
+
+from rndlib import tables
+
+
+@pytest.mark.parametrize("name", sorted(tables.BLOCKS))
+def test_the_readme_quotes_its_generated_tables_as_recorded(name):
+    first, last = tables.markers(name)
+    readme = tables.README.read_text()
+    quoted = readme[readme.index(first) + len(first) : readme.index(last)]
+    assert quoted.strip() == tables.block(name)
+
+
+def test_bench_table_shows_every_sampler_and_marks_projections():
+    """Every sampler of the study is a column; a projected run says so; a missing one is a dash."""
+    scaling = json.loads((tables.RESULTS / "bench_scaling.json").read_text())
+    cost = json.loads((tables.RESULTS / "bench.json").read_text())
+    table = tables.bench_table(cost, scaling)
+    for method in scaling["scaling"]:
+        assert f" {method} " in table
+    assert ("projected" in table) == any(
+        r.get("projected") for runs in scaling["scaling"].values() for r in runs
+    )
+
+
+def test_seeds_table_counts_runs_passes_and_margins():
+    record = {
+        "100": {
+            "02_x": {"passed": True, "min_margin": 3.0},
+            "01_y": {"passed": True, "min_margin": None},
+        },
+        "101": {"02_x": {"passed": False, "min_margin": None, "error": "  x = 1\nValueError: e\n"}},
+        "102": {"02_x": {"passed": True, "min_margin": 5.0}},
+    }
+    rows = tables.seeds_table(record).splitlines()
+    assert rows[2] == "| 01_y | 1 of 20 | 1 | — | — | none |"
+    assert rows[3] == "| 02_x | 3 of 20 | 2 | 3.00 | 4.00 | 101 |"
+    assert rows[-1] == "- 02_x at seed 101: `ValueError: e`"
+
+
+def test_timings_table_sums_and_marks_runs_over_budget():
+    timings = {
+        "quick_s": {"01_a": 38.2, "02_b": 95.0},
+        "full_s": {"01_a": 104.4},
+        "machine": {"system": "Linux", "processor": "x86_64", "cpu_count": 2, "python": "3.12.1"},
+    }
+    rows = tables.timings_table(timings).splitlines()
+    assert rows[2] == "| 01_a | 38 s | 1 min 44 s |"
+    assert rows[3] == "| 02_b | 1 min 35 s (over budget) | — |"
+    assert rows[4] == "| all | 2 min 13 s | 1 min 44 s |"
+    assert "2 CPUs and Python 3.12.1" in rows[-1]
