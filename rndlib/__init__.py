@@ -23,7 +23,7 @@ API: dict[str, tuple[str, ...]] = {
     # where files live; staged, atomic publication
     "paths": (
         "ROOT", "DATA", "NOTEBOOKS", "OUTPUT", "FIGURES", "RESULTS", "STAGING", "results_file",
-        "staged", "publish",
+        "committed_results", "staged", "publish",
     ),
     # data sets, validated, and the benchmark problems; results files
     "data": (
@@ -124,8 +124,8 @@ API: dict[str, tuple[str, ...]] = {
     ),
     # the README's generated tables
     "tables": (
-        "README", "RESULTS", "BUDGETS", "seeds_table", "timings_table", "bench_table", "BLOCKS",
-        "markers", "block", "write_block",
+        "README", "BUDGETS", "seeds_table", "timings_table", "bench_table", "BLOCKS", "markers",
+        "block", "write_block",
     ),
     # make bench: what uncertainty costs, sampling at scale
     "benchmark": (

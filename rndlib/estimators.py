@@ -34,10 +34,11 @@ class VarianceEstimate(NamedTuple):
     over members or heads and test inputs, ``e`` the networks' outputs (RND: errors).
     ``path`` (seeds, steps + 1, n_record, heads): RND's errors (not divided by the
     constant) at the recorded test inputs after 0, 1, ..., ``steps`` steps, if asked for.
-    ``errors`` (seeds, n_test, dof): draws whose mean square is ``trained`` times the
-    constant: RND's errors themselves after training, and for ensembles the Helmert
-    contrasts of each ensemble's members (``dof = members - 1`` orthonormal contrasts of
-    i.i.d. members are i.i.d. N(0, S_T[K]) draws, whatever the mean).
+    ``errors`` (seeds, dof, n_test), the axes of :class:`ErrorDraws`' draws: draws whose
+    mean square is ``trained`` times the constant: RND's errors themselves after training,
+    and for ensembles the Helmert contrasts of each ensemble's members (``dof = members -
+    1`` orthonormal contrasts of i.i.d. members are i.i.d. N(0, S_T[K]) draws, whatever
+    the mean).
     """
 
     analytic: np.ndarray
@@ -135,9 +136,8 @@ def ensemble_variance(
     draw_gap = np.sqrt(_residual_left(by_seed(f_trained - f_lemma), by_seed(f_lemma)))
     contrasts = np.einsum("km,smn->snk", scipy.linalg.helmert(members), by_seed(f_trained))
     variances = [by_seed(f[..., 0]).var(axis=1, ddof=1) for f in (f_trained, f_lemma)]
-    return VarianceEstimate(
-        analytic, *variances, members - 1, lr, residual, draw_gap, None, contrasts
-    )
+    draws = contrasts.transpose(0, 2, 1)
+    return VarianceEstimate(analytic, *variances, members - 1, lr, residual, draw_gap, None, draws)
 
 
 def rnd_variance(
@@ -196,8 +196,9 @@ def rnd_variance(
     fixed = (lr, ridge, steps, centred, optimizer, record)
     found = _distil(apply_fn, predictors, dataset, g_train, g_both, op, fixed)
     means = [np.mean(e**2, axis=-1) / constant for e in (found.errors, found.lemma)]
+    draws, path = found.errors.transpose(0, 2, 1), found.path
     return VarianceEstimate(
-        analytic, *means, heads, lr, found.residual, found.draw_gap, found.path, found.errors
+        analytic, *means, heads, lr, found.residual, found.draw_gap, path, draws
     )
 
 

@@ -37,6 +37,12 @@ def results_file(notebook: str) -> Path:
     return RESULTS / f"{Path(notebook).stem}.json"
 
 
+def committed_results(name: str) -> Path:
+    """The committed results file ``data/results/<name>.json`` (``make bench``'s, for one),
+    where a notebook reads it whatever its output folder."""
+    return DATA / "results" / f"{Path(name).stem}.json"
+
+
 def staged(target: Path) -> Path:
     """The staging path for an output whose final path is ``target``.
 

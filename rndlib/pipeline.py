@@ -45,8 +45,8 @@ import papermill
 from rndlib import paths, tables
 
 FAILED = paths.ROOT / "build" / "failed"
-TIMINGS = paths.ROOT / "data" / "results" / "timings.json"
-SEEDS = paths.ROOT / "data" / "results" / "seeds.json"
+TIMINGS = paths.committed_results("timings")
+SEEDS = paths.committed_results("seeds")
 
 
 def strip_volatile_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:

@@ -14,7 +14,6 @@ from typing import Any
 from rndlib import paths
 
 README = paths.ROOT / "README.md"
-RESULTS = paths.ROOT / "data" / "results"
 #: Each notebook's budgets on two cores, in seconds: quick runs and full runs.
 BUDGETS = {"quick_s": 90, "full_s": 360}
 
@@ -181,7 +180,7 @@ def markers(name: str) -> tuple[str, str]:
 def block(name: str) -> str:
     """The table ``name`` as written from its results files now."""
     files, table, _ = BLOCKS[name]
-    return table(*(json.loads((RESULTS / f"{f}.json").read_text()) for f in files))
+    return table(*(json.loads(paths.committed_results(f).read_text()) for f in files))
 
 
 def write_block(name: str) -> None:

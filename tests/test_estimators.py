@@ -16,7 +16,9 @@ def test_recorded_error_paths_start_at_h_and_end_at_the_errors(toy):
     # the end of the path is the trained error: its mean square over heads, halved
     end = np.mean(rnd.path[:, -1] ** 2, axis=-1) / 2
     np.testing.assert_allclose(end, rnd.trained[:, [5, 0]], rtol=1e-10)
-    np.testing.assert_allclose(rnd.path[:, -1], rnd.errors[:, [5, 0]], rtol=1e-12)
+    np.testing.assert_allclose(
+        rnd.path[:, -1], rnd.errors[:, :, [5, 0]].transpose(0, 2, 1), rtol=1e-12
+    )
     bayes = estimators.bayesian_rnd_errors(spec, toy, heads=3, target="paper", **common)
     np.testing.assert_allclose(bayes.path[:, -1], bayes.trained[:, :, [5, 0]].transpose(0, 2, 1))
     assert estimators.rnd_variance(spec, toy, heads=3, **(common | {"record": None})).path is None
@@ -56,10 +58,10 @@ def test_variance_estimates_have_their_shapes_and_constants(toy):
     rnd = estimators.rnd_variance(spec, toy, heads=4, **common)
     assert ensemble.trained.shape == rnd.trained.shape == (3, len(toy.x_test))
     assert (ensemble.dof, rnd.dof) == (4, 4)
-    assert ensemble.errors.shape == rnd.errors.shape == (3, len(toy.x_test), 4)
+    assert ensemble.errors.shape == rnd.errors.shape == (3, 4, len(toy.x_test))
     # the ensembles' Helmert contrasts: their mean square is the members' sample variance
-    np.testing.assert_allclose(np.mean(ensemble.errors**2, axis=-1), ensemble.trained, rtol=1e-10)
-    np.testing.assert_allclose(np.mean(rnd.errors**2, axis=-1) / 2, rnd.trained, rtol=1e-10)
+    np.testing.assert_allclose(np.mean(ensemble.errors**2, axis=1), ensemble.trained, rtol=1e-10)
+    np.testing.assert_allclose(np.mean(rnd.errors**2, axis=1) / 2, rnd.trained, rtol=1e-10)
     # At T = 0 nothing is trained: the lemma is exact and the analytic variance is K(x, x).
     np.testing.assert_allclose(rnd.trained, rnd.lemma, rtol=1e-10)
     np.testing.assert_allclose(ensemble.trained, ensemble.lemma, rtol=1e-10)

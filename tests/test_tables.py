@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rndlib import tables
+from rndlib import paths, tables
 
 
 @pytest.mark.parametrize("name", sorted(tables.BLOCKS))
@@ -17,8 +17,8 @@ def test_the_readme_quotes_its_generated_tables_as_recorded(name):
 
 def test_bench_table_shows_every_sampler_and_marks_projections():
     """Every sampler of the study is a column; a projected run says so; a missing one is a dash."""
-    scaling = json.loads((tables.RESULTS / "bench_scaling.json").read_text())
-    cost = json.loads((tables.RESULTS / "bench.json").read_text())
+    scaling = json.loads(paths.committed_results("bench_scaling").read_text())
+    cost = json.loads(paths.committed_results("bench").read_text())
     table = tables.bench_table(cost, scaling)
     for method in scaling["scaling"]:
         assert f" {method} " in table
