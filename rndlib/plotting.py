@@ -250,8 +250,9 @@ def plot_bench_scaling(results: dict, name: str = "bench_scaling_time_memory") -
             label = labels[method] + (", projected" if projected else "")
             left.plot(n, [r["wall_s"] for r in kept], "o", label=label, **style)
             right.plot(n, [r["peak_mb"] for r in kept], "o", label=label, **style)
+    measured = max(r["n_train"] for runs in results["scaling"].values() for r in runs)
     for pair, n_cross in results["crossover_n"].items():
-        if n_cross is not None:
+        if n_cross is not None and n_cross <= 2 * measured:  # farther ones: in the results only
             left.axvline(n_cross, color="grey", ls=":", lw=1)
             left.text(
                 n_cross,
