@@ -254,7 +254,7 @@ def _timed_training(apply_fn, start, x_train, target, lambda_max, settings, memb
     run = train.train_to_convergence(
         apply_fn, start, x_train, target, lambda_max=lambda_max, members=members, **settings
     )
-    return run, (run, lambda_max, time.perf_counter() - clock)
+    return run, lambda_max, time.perf_counter() - clock
 
 
 def _converged_mean(spec, dataset: Dataset, seed: int, cast, settings: dict):
@@ -264,7 +264,8 @@ def _converged_mean(spec, dataset: Dataset, seed: int, cast, settings: dict):
     theta0 = cast(init_fn(jax.random.PRNGKey(seed), (-1, x_train.shape[1]))[1])
     lam = models.largest_ntk_eigenvalue(apply_fn, theta0, x_train)
     target = cast(dataset.y_train) + apply_fn(theta0, x_train)
-    fitted, report = _timed_training(apply_fn, theta0, x_train, target, lam, settings)
+    report = _timed_training(apply_fn, theta0, x_train, target, lam, settings)
+    fitted = report[0]
     predicted = _predict(apply_fn, theta0, fitted.params, x_test, settings["linearised"])
     return np.asarray(predicted - apply_fn(theta0, x_test), np.float64)[:, 0], report
 
@@ -281,7 +282,8 @@ def _converged_errors(spec, dataset: Dataset, heads: int, seeds: int, seed: int,
     n_train = len(x_train)
     zeta = np.random.default_rng(seed).standard_normal((seeds, n_train, heads))
     g_train = cast(g_both[:, :n_train] + np.sqrt(settings["ridge"]) * zeta)
-    fitted, report = _timed_training(apply_fn, predictors, x_train, g_train, lam, settings, True)
+    report = _timed_training(apply_fn, predictors, x_train, g_train, lam, settings, True)
+    fitted = report[0]
     u_test = jax.lax.map(
         lambda both: _predict(apply_fn, *both, x_test, settings["linearised"]),
         (predictors, fitted.params),
