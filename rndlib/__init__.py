@@ -70,7 +70,7 @@ API: dict[str, tuple[str, ...]] = {
     ),
     # the estimates Claims 1 and 2 are checked on
     "estimators": (
-        "VarianceEstimate", "ensemble_variance", "rnd_variance", "ErrorDraws",
+        "Estimate", "ensemble_variance", "rnd_variance",
         "bayesian_rnd_errors",
     ),
     # posterior samples from trained networks (Cor. 5.9) and ensembles
@@ -80,7 +80,7 @@ API: dict[str, tuple[str, ...]] = {
     ),
     # posterior draws by conditioning: exact and pathwise
     "conditioning": (
-        "BLOCK", "VP_BATCH", "gaussian_samples", "exact_posterior", "exact_samples",
+        "BLOCK", "VP_BATCH", "ROOTS", "gaussian_samples", "exact_posterior", "exact_samples",
         "pathwise_samples",
     ),
     # errors, fits, scores

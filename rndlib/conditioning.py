@@ -1,11 +1,12 @@
 """Posterior draws without training: exact ones, and pathwise conditioning by conjugate gradients.
 
 The references the trained samplers (:mod:`rndlib.sampling`) are measured against:
-:func:`gaussian_samples` draws N(mean, cov) exactly (the one Gaussian draw of the
-notebooks' posteriors); :func:`exact_samples` conditions the analytic NTK-GP on a data
-set of any size in blocks; :func:`pathwise_samples` conditions draws of one finite
-network's empirical-NTK prior (Wilson et al. 2020; Lin et al. 2023), matrix-free, and
-samples the same finite-width posterior that the linearised sampler does.
+:func:`gaussian_samples` draws N(mean, cov) exactly (the notebooks' posteriors and
+the Monte-Carlo nulls of :mod:`rndlib.metrics`); :func:`exact_samples` conditions the
+analytic NTK-GP on a data set of any size in blocks; :func:`pathwise_samples`
+conditions draws of one finite network's empirical-NTK prior (Wilson et al. 2020; Lin
+et al. 2023), matrix-free, and samples the same finite-width posterior that the
+linearised sampler does.
 """
 
 from functools import partial
@@ -23,25 +24,44 @@ BLOCK = 2000  # kernel rows per block of the exact method
 VP_BATCH = 4  # kernel-vector products computed at once by the pathwise method
 
 
-def gaussian_samples(mean: np.ndarray, cov: np.ndarray, draws: int, seed: int) -> np.ndarray:
-    """Exact draws of N(mean, cov), shape (draws, n), by a Cholesky factor.
+ROOTS = ("cholesky", "eigen")  # the square roots gaussian_samples draws through
 
-    A jitter of 1e-9 times the mean variance is added to the diagonal: posterior
-    covariances on dense test grids are singular to working precision.
+
+def gaussian_samples(
+    mean: np.ndarray,
+    cov: np.ndarray,
+    draws: int | tuple[int, ...],
+    seed: int,
+    *,
+    root: str = "cholesky",
+) -> np.ndarray:
+    """Exact draws of N(mean, cov), shape (draws, n), or (*draws, n) for a tuple.
+
+    ``root`` is the square root the standard normal draws go through: ``"cholesky"``, a
+    Cholesky factor after a jitter of 1e-9 times the mean variance on the diagonal
+    (posterior covariances on dense test grids are singular to working precision), or
+    ``"eigen"``, the eigenvectors scaled by the square roots of the eigenvalues clipped
+    at zero (no jitter: the Monte-Carlo nulls of :mod:`rndlib.metrics` draw from the
+    covariance itself).
 
     Raises:
         ValueError: naming the argument, for a ``cov`` that is not a finite symmetric
             (n, n) matrix (asymmetry up to ``validate.SYMMETRY_RTOL`` of its largest entry
             is round-off), a ``mean`` that is not finite of shape (n,), ``draws`` not a
-            positive integer, or a negative or non-integer ``seed``.
+            positive integer (or a tuple of them), a negative or non-integer ``seed``, or an
+            unknown ``root``.
     """
     n = len(validate.square("cov", cov, symmetric=True))
     validate.array("mean", mean, (n,))
-    validate.integer("draws", draws)
+    shape = tuple(validate.integers("draws", list(draws) if isinstance(draws, tuple) else [draws]))
     validate.integer("seed", seed, minimum=0)
-    jitter = 1e-9 * np.mean(np.diag(cov))
-    factor = scipy.linalg.cholesky(cov + jitter * np.eye(len(cov)), lower=True)
-    return mean + np.random.default_rng(seed).standard_normal((draws, len(cov))) @ factor.T
+    if validate.choice("root", root, ROOTS) == "cholesky":
+        jitter = 1e-9 * np.mean(np.diag(cov))
+        factor = scipy.linalg.cholesky(cov + jitter * np.eye(n), lower=True)
+    else:
+        evals, evecs = np.linalg.eigh(cov)
+        factor = evecs * np.sqrt(np.clip(evals, 0.0, None))
+    return mean + np.random.default_rng(seed).standard_normal((*shape, n)) @ factor.T
 
 
 def _kernel(kernel_fn, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -20,36 +20,50 @@ from rndlib.data import Dataset
 from rndlib.optimizers import GD, Optimizer
 
 
-class VarianceEstimate(NamedTuple):
-    """A variance estimated from trained networks, beside its analytic value (Claim 1).
+class Estimate(NamedTuple):
+    """Draws from trained networks, beside their lemma twins and the analytic law (Claims 1, 2).
 
-    ``trained`` (seeds, n_test): one estimate per seed from ``dof`` Gaussian degrees
-    of freedom at infinite width. ``lemma`` (seeds, n_test): the same statistic of
-    the same initial draws pushed through the lemma instead of trained, so that
-    ``trained / lemma - 1`` is the finite-width gap with the Monte-Carlo noise
-    cancelled. ``analytic`` (n_test,): ``S_T[K](x, x)`` at the step size ``lr`` used.
-    ``residual`` (seeds,): the fraction of the squared training residual left after
-    training, ``||r_T(X)||^2 / ||r_0(X)||^2`` (ensemble members or RND heads pooled).
-    ``draw_gap`` (seeds,): the finite-width gap draw by draw, ``||e - e_lemma|| / ||e_lemma||``
-    over members or heads and test inputs, ``e`` the networks' outputs (RND: errors).
-    ``path`` (seeds, steps + 1, n_record, heads): RND's errors (not divided by the
-    constant) at the recorded test inputs after 0, 1, ..., ``steps`` steps, if asked for.
-    ``errors`` (seeds, dof, n_test), the axes of :class:`ErrorDraws`' draws: draws whose
-    mean square is ``trained`` times the constant: RND's errors themselves after training,
-    and for ensembles the Helmert contrasts of each ensemble's members (``dof = members -
-    1`` orthonormal contrasts of i.i.d. members are i.i.d. N(0, S_T[K]) draws, whatever
-    the mean).
+    One type for every estimator here, with one axis order, (seeds, dof, n_test):
+
+    - ``draws`` (seeds, dof, n_test): ``dof`` draws per seed from the trained networks
+      whose mean square is ``constant`` times the analytic variance: standard RND's errors
+      (``dof`` heads), Bayesian RND's errors ``g(x) - u_T(x)`` (Claim 2), and for an
+      ensemble the Helmert contrasts of its members (``dof = members - 1`` orthonormal
+      contrasts of i.i.d. members are i.i.d. N(0, S_T[kappa]) draws, whatever the mean).
+    - ``lemma`` (seeds, dof, n_test): the same initial draws pushed through the lemma
+      instead of trained, so that ``draws - lemma`` is the finite-width gap with the
+      Monte-Carlo noise cancelled.
+    - ``analytic``: what the draws estimate, ``S_T[kappa](x, x)`` (n_test,) for Claim 1,
+      ``S_T[Theta + noise at X]`` (n_test, n_test) for Claim 2 (at convergence the noisy
+      NTK-GP posterior covariance).
+    - ``variance`` and ``lemma_variance`` (seeds, n_test): Claim 1's estimate of the
+      analytic variance from each seed's draws (their mean square divided by
+      ``constant``; an ensemble's is its sample variance over members), trained and lemma.
+    - ``constant``: 2 for standard RND with the predictor's architecture as target, else 1.
+    - ``lr`` and ``steps``: the schedule used. ``residual`` (seeds,): the fraction of the
+      squared training residual left, ``||r_T(X)||^2 / ||r_0(X)||^2`` (members or heads
+      pooled). ``draw_gap`` (seeds,): ``||e - e_lemma|| / ||e_lemma||`` over members or
+      heads and test inputs, ``e`` the networks' outputs (RND: errors).
+    - ``path`` (seeds, steps + 1, n_record, heads): RND's errors (not divided by the
+      constant) at the recorded test inputs after 0, 1, ..., ``steps`` steps, if asked for.
     """
 
-    analytic: np.ndarray
-    trained: np.ndarray
+    draws: np.ndarray
     lemma: np.ndarray
-    dof: int
+    analytic: np.ndarray
+    variance: np.ndarray
+    lemma_variance: np.ndarray
+    constant: float
     lr: float
+    steps: int
     residual: np.ndarray
     draw_gap: np.ndarray
     path: np.ndarray | None = None
-    errors: np.ndarray | None = None
+
+    @property
+    def dof(self) -> int:
+        """Draws per seed: the degrees of freedom of each seed's variance estimate."""
+        return self.draws.shape[1]
 
 
 def _by_seed(shape: tuple[int, int], f: np.ndarray) -> np.ndarray:
@@ -99,7 +113,7 @@ def ensemble_variance(
     lr_fraction: float,
     seed: int,
     lr: float | None = None,
-) -> VarianceEstimate:
+) -> Estimate:
     """Predictive variance of ``seeds`` deep ensembles of ``members`` networks each.
 
     Every network (architecture ``spec``, one output) is trained on the data for
@@ -134,10 +148,10 @@ def ensemble_variance(
     by_seed = partial(_by_seed, (seeds, members))
     residual = _residual_left(by_seed(fT_train - y), by_seed(f0_train - y))
     draw_gap = np.sqrt(_residual_left(by_seed(f_trained - f_lemma), by_seed(f_lemma)))
-    contrasts = np.einsum("km,smn->snk", scipy.linalg.helmert(members), by_seed(f_trained))
+    helmert = partial(np.einsum, "km,smn->snk", scipy.linalg.helmert(members))
     variances = [by_seed(f[..., 0]).var(axis=1, ddof=1) for f in (f_trained, f_lemma)]
-    draws = contrasts.transpose(0, 2, 1)
-    return VarianceEstimate(analytic, *variances, members - 1, lr, residual, draw_gap, None, draws)
+    draws = [helmert(by_seed(f)).transpose(0, 2, 1) for f in (f_trained, f_lemma)]
+    return Estimate(*draws, analytic, *variances, 1.0, lr, steps, residual, draw_gap)
 
 
 def rnd_variance(
@@ -155,7 +169,7 @@ def rnd_variance(
     optimizer: Optimizer = GD,
     target_spec: models.ArchSpec | None = None,
     record: list[int] | None = None,
-) -> VarianceEstimate:
+) -> Estimate:
     """Mean over heads of RND's squared error, for ``seeds`` RNDs with ``heads`` heads.
 
     The predictor u (architecture ``spec`` with ``heads`` outputs; centred at its
@@ -195,35 +209,7 @@ def rnd_variance(
     )
     fixed = (lr, ridge, steps, centred, optimizer, record)
     found = _distil(apply_fn, predictors, dataset, g_train, g_both, op, fixed)
-    means = [np.mean(e**2, axis=-1) / constant for e in (found.errors, found.lemma)]
-    draws, path = found.errors.transpose(0, 2, 1), found.path
-    return VarianceEstimate(
-        analytic, *means, heads, lr, found.residual, found.draw_gap, path, draws
-    )
-
-
-class ErrorDraws(NamedTuple):
-    """Bayesian-RND errors on the test inputs, beside the covariance they should have (Claim 2).
-
-    ``trained`` (seeds, heads, n_test): the errors ``g(x) - u_T(x)``. ``lemma``: the same
-    draws of ``h = J_0 psi`` (plus noise) pushed through the lemma instead of trained.
-    ``analytic`` (n_test, n_test): ``S_T[Theta + noise at X]``, which at convergence is the
-    (noisy) NTK-GP posterior covariance. ``lr`` and ``steps``: the schedule used.
-    ``residual`` (seeds,): the fraction of the squared training residual left,
-    ``||g(X) - u_T(X)||^2 / ||g(X) - u_0(X)||^2`` (heads pooled). ``draw_gap`` (seeds,):
-    ``||trained - lemma|| / ||lemma||`` over heads and test inputs. ``path`` (seeds,
-    steps + 1, n_record, heads): the errors at the recorded test inputs after 0, 1, ...,
-    ``steps`` steps, if asked for.
-    """
-
-    trained: np.ndarray
-    lemma: np.ndarray
-    analytic: np.ndarray
-    lr: float
-    steps: int
-    residual: np.ndarray
-    draw_gap: np.ndarray
-    path: np.ndarray | None = None
+    return _estimate(found, analytic, constant, lr, steps)
 
 
 def bayesian_rnd_errors(
@@ -240,7 +226,7 @@ def bayesian_rnd_errors(
     optimizer: Optimizer = GD,
     target: str = "he",
     record: list[int] | None = None,
-) -> ErrorDraws:
+) -> Estimate:
     """Train ``seeds`` Bayesian RNDs with ``heads`` heads; return their errors (notebook 03).
 
     Each predictor ``u`` (architecture ``spec`` with ``heads`` outputs) gets a target
@@ -276,16 +262,7 @@ def bayesian_rnd_errors(
     g_both = g_both.at[:, :n_train].add(jnp.asarray(np.sqrt(noise) * zeta))  # noisy targets at X
     fixed = (lr, noise, steps, False, optimizer, record)
     found = _distil(apply_fn, predictors, dataset, g_both[:, :n_train], g_both, op, fixed)
-    return ErrorDraws(
-        found.errors.transpose(0, 2, 1),
-        found.lemma.transpose(0, 2, 1),
-        theory.sandwich(ntk.with_noise(noise), op),
-        lr,
-        steps,
-        found.residual,
-        found.draw_gap,
-        found.path,
-    )
+    return _estimate(found, theory.sandwich(ntk.with_noise(noise), op), 1.0, lr, steps)
 
 
 def _bayesian_schedule(apply_fn, predictors, x_train, lr, steps, noise, lr_fraction, optimizer):
@@ -341,3 +318,12 @@ def _distil(apply_fn, predictors, dataset: Dataset, g_train, g_both, op, fixed) 
     residual = _residual_left(eps_both[:, :n_train], h_train)
     gap = np.sqrt(_residual_left(eps - eps_lemma, eps_lemma))
     return _Distilled(eps, eps_lemma, residual, gap, path)
+
+
+def _estimate(found: _Distilled, analytic: np.ndarray, constant: float, lr, steps) -> Estimate:
+    """The :class:`Estimate` of distilled errors divided by ``constant``."""
+    means = [np.mean(e**2, axis=-1) / constant for e in (found.errors, found.lemma)]
+    draws = [e.transpose(0, 2, 1) for e in (found.errors, found.lemma)]
+    return Estimate(
+        *draws, analytic, *means, constant, lr, steps, found.residual, found.draw_gap, found.path
+    )

@@ -9,7 +9,7 @@ import scipy.spatial.distance
 import scipy.special
 import scipy.stats
 
-from rndlib import validate
+from rndlib import conditioning, validate
 
 
 class PowerLaw(NamedTuple):
@@ -177,22 +177,6 @@ def mean_relative_discrepancy(estimate: np.ndarray, reference: np.ndarray) -> fl
     return float(np.mean(np.abs(estimate / reference - 1.0)))
 
 
-def _exact_draws(cov: np.ndarray, draws: int, repeats: int, seed: int):
-    """``repeats`` sets of ``draws`` exact N(0, cov) vectors, shape (draws, n) each.
-
-    The arguments are checked when the first set is asked for.
-    """
-    validate.square("cov", cov)
-    validate.integer("draws", draws)
-    validate.integer("repeats", repeats)
-    validate.integer("seed", seed, minimum=0)
-    evals, evecs = np.linalg.eigh(cov)
-    root = evecs * np.sqrt(np.clip(evals, 0.0, None))
-    rng = np.random.default_rng(seed)
-    for _ in range(repeats):
-        yield rng.standard_normal((draws, len(cov))) @ root.T
-
-
 def variance_discrepancy_null(
     cov: np.ndarray, draws: int, repeats: int = 200, seed: int = 0
 ) -> np.ndarray:
@@ -204,18 +188,15 @@ def variance_discrepancy_null(
     :func:`variance_mc_floor` of ``draws``, and its quantiles are the tolerance.
 
     Raises:
-        ValueError: naming the argument, for a ``cov`` that is not a finite square matrix,
-            ``draws`` or ``repeats`` not a positive integer, or a negative or non-integer
-            ``seed``.
+        ValueError: naming the argument, for a ``cov`` that is not a finite symmetric
+            square matrix, ``draws`` or ``repeats`` not a positive integer, or a negative or
+            non-integer ``seed``.
     """
-    validate.square("cov", cov)
-    var = np.diag(cov)
-    return np.array(
-        [
-            mean_relative_discrepancy(np.mean(x**2, axis=0), var)
-            for x in _exact_draws(cov, draws, repeats, seed)
-        ]
-    )
+    n = len(validate.square("cov", cov, symmetric=True))
+    validate.integer("draws", draws)
+    validate.integer("repeats", repeats)
+    sets = conditioning.gaussian_samples(np.zeros(n), cov, (repeats, draws), seed, root="eigen")
+    return np.array([mean_relative_discrepancy(np.mean(x**2, axis=0), np.diag(cov)) for x in sets])
 
 
 def _predictive(y: np.ndarray, mean: np.ndarray, var: np.ndarray, *, zero_var: bool) -> None:

@@ -67,7 +67,12 @@ def rate(rejected: np.ndarray) -> Rate:
 
 
 def gaussian_draws(cov: np.ndarray, shape: tuple[int, ...], rng: np.random.Generator):
-    """Exact draws of N(0, cov), shape ``(*shape, n)``, from ``rng``."""
+    """Exact draws of N(0, cov), shape ``(*shape, n)``, from ``rng``.
+
+    They go through the low-rank root of the spectrum that the checks whiten with
+    (:func:`rndlib.nulls.square_root`, cached per covariance), so that a simulated data
+    set costs one product; :func:`rndlib.conditioning.gaussian_samples` draws the rest.
+    """
     root = nulls.square_root(cov)
     return rng.standard_normal((*shape, root.shape[1])) @ root.T
 

@@ -187,12 +187,12 @@ def rnd_errors(
     targets_train: jax.Array,
     targets_both: jax.Array,
     *,
+    centred: bool = False,
+    record: list[int] | None = None,
     lr: float,
     steps: int,
     ridge: float = 0.0,
-    centred: bool = False,
     optimizer: Optimizer = GD,
-    record: list[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """:func:`rnd_error` of stacked predictors, each with its own targets: (members, n, heads).
 

@@ -110,7 +110,7 @@ def posterior_samples(
         noise=noise,
         optimizer=optimizer,
     )
-    flat = errors.trained.reshape(-1, errors.trained.shape[-1])
+    flat = errors.draws.reshape(-1, errors.draws.shape[-1])
     if not (np.all(np.isfinite(flat)) and np.all(np.isfinite(mean))):
         raise FloatingPointError(
             f"the sampler's training diverged at width {spec.width} ({errors.steps} steps of "
@@ -201,12 +201,12 @@ def converged_posterior_samples(
     seeds: int,
     noise: float,
     seed: int,
+    linearised: bool = False,
+    dtype: str = "float64",
     optimizer: Optimizer = optimizers.NESTEROV,
     tol: float = 1e-2,
     max_steps: int = 100_000,
     chunk: int | None = None,
-    linearised: bool = False,
-    dtype: str = "float64",
 ) -> ConvergedSamples:
     """:func:`posterior_samples` trained until the stopping rule holds (notebook 07).
 

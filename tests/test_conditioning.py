@@ -52,12 +52,13 @@ def test_pathwise_samples_condition_the_empirical_ntk_prior(small):
     assert metrics.relative_error(np.cov(samples.T), blocks.test_test) > np.quantile(null, 0.99)
 
 
-def test_gaussian_samples_have_the_requested_moments():
-    """Cholesky draws against the eigendecomposition-based Monte-Carlo null of metrics."""
+@pytest.mark.parametrize("root", conditioning.ROOTS)
+def test_gaussian_samples_have_the_requested_moments(root):
+    """Draws through either root against a Monte-Carlo null of the covariance error."""
     x = np.linspace(-1, 1, 12)
     cov = np.exp(-((x[:, None] - x[None, :]) ** 2)) + 0.01 * np.eye(12)
     mean = np.sin(x)
-    draws = conditioning.gaussian_samples(mean, cov, 1000, seed=0)
+    draws = conditioning.gaussian_samples(mean, cov, 1000, seed=0, root=root)
     centred = draws - mean
     error = metrics.relative_error(centred.T @ centred / len(draws), cov)
     assert error < np.quantile(gaussians.covariance_error_null(cov, 1000, repeats=200), 0.99)
@@ -87,6 +88,27 @@ def test_gaussian_samples_refuse_a_bad_covariance_or_mean(change, message):
     # round-off asymmetry (1e-9 of the largest entry) is a symmetric covariance
     rough = cov + np.triu(np.full_like(cov, 1e-9), 1)
     assert conditioning.gaussian_samples(np.sin(x), rough, 3, seed=0).shape == (3, 12)
+
+
+def test_gaussian_samples_in_sets_and_through_a_singular_covariance():
+    """A tuple of counts continues one stream; the eigen root draws a rank-1 covariance as is."""
+    x = np.linspace(-1, 1, 12)
+    cov = np.exp(-((x[:, None] - x[None, :]) ** 2)) + 0.01 * np.eye(12)
+    sets = conditioning.gaussian_samples(np.zeros(12), cov, (3, 5), seed=4, root="eigen")
+    flat = conditioning.gaussian_samples(np.zeros(12), cov, 15, seed=4, root="eigen")
+    assert sets.shape == (3, 5, 12)
+    np.testing.assert_allclose(sets.reshape(15, 12), flat, rtol=1e-12, atol=1e-14)
+    # a rank-1 covariance: the eigen root keeps each draw on v's direction to the square
+    # root of round-off, the Cholesky factor leaves its jitter's sqrt(1e-9) off it
+    v = np.sin(3 * x)
+    for root, (low, high) in {"eigen": (0, 1e-6), "cholesky": (1e-6, 1e-3)}.items():
+        draws = conditioning.gaussian_samples(np.zeros(12), np.outer(v, v), 50, seed=0, root=root)
+        off = draws - np.outer(draws @ v / (v @ v), v)
+        assert low < np.max(np.abs(off)) / np.max(np.abs(draws)) < high, root
+    with pytest.raises(ValueError, match="root"):
+        conditioning.gaussian_samples(np.zeros(12), cov, 5, seed=0, root="svd")
+    with pytest.raises(ValueError, match=r"draws\[1\]"):
+        conditioning.gaussian_samples(np.zeros(12), cov, (3, 0), seed=0)
 
 
 def test_pathwise_samples_in_float32_solve_the_same_systems(small):

@@ -15,12 +15,12 @@ def test_recorded_error_paths_start_at_h_and_end_at_the_errors(toy):
     np.testing.assert_allclose(rnd.path[:, 0], start.path[:, 0], rtol=1e-12)
     # the end of the path is the trained error: its mean square over heads, halved
     end = np.mean(rnd.path[:, -1] ** 2, axis=-1) / 2
-    np.testing.assert_allclose(end, rnd.trained[:, [5, 0]], rtol=1e-10)
+    np.testing.assert_allclose(end, rnd.variance[:, [5, 0]], rtol=1e-10)
     np.testing.assert_allclose(
-        rnd.path[:, -1], rnd.errors[:, :, [5, 0]].transpose(0, 2, 1), rtol=1e-12
+        rnd.path[:, -1], rnd.draws[:, :, [5, 0]].transpose(0, 2, 1), rtol=1e-12
     )
     bayes = estimators.bayesian_rnd_errors(spec, toy, heads=3, target="paper", **common)
-    np.testing.assert_allclose(bayes.path[:, -1], bayes.trained[:, :, [5, 0]].transpose(0, 2, 1))
+    np.testing.assert_allclose(bayes.path[:, -1], bayes.draws[:, :, [5, 0]].transpose(0, 2, 1))
     assert estimators.rnd_variance(spec, toy, heads=3, **(common | {"record": None})).path is None
     with pytest.raises(ValueError, match="record"):
         estimators.rnd_variance(spec, toy, heads=3, **(common | {"record": [len(toy.x_test)]}))
@@ -34,7 +34,7 @@ def test_a_target_of_its_own_architecture_adds_its_kernel(toy):
     common = {"heads": 2, "seeds": 2, "steps": 5, "lr_fraction": 1.0, "seed": 0}
     same = estimators.rnd_variance(spec, toy, **common)
     explicit = estimators.rnd_variance(spec, toy, target_spec=spec, **common)
-    np.testing.assert_allclose(explicit.trained, 2 * same.trained, rtol=1e-12)
+    np.testing.assert_allclose(explicit.variance, 2 * same.variance, rtol=1e-12)
     np.testing.assert_allclose(explicit.analytic, 2 * same.analytic, rtol=1e-12)
     other = spec.replace(depth=2, activation="erf")
     mixed = estimators.rnd_variance(spec, toy, target_spec=other, **common)
@@ -56,15 +56,21 @@ def test_variance_estimates_have_their_shapes_and_constants(toy):
     common = {"seeds": 3, "steps": 0, "lr_fraction": 1.0, "seed": 0}
     ensemble = estimators.ensemble_variance(spec, toy, members=5, **common)
     rnd = estimators.rnd_variance(spec, toy, heads=4, **common)
-    assert ensemble.trained.shape == rnd.trained.shape == (3, len(toy.x_test))
+    assert ensemble.variance.shape == rnd.variance.shape == (3, len(toy.x_test))
     assert (ensemble.dof, rnd.dof) == (4, 4)
-    assert ensemble.errors.shape == rnd.errors.shape == (3, 4, len(toy.x_test))
-    # the ensembles' Helmert contrasts: their mean square is the members' sample variance
-    np.testing.assert_allclose(np.mean(ensemble.errors**2, axis=1), ensemble.trained, rtol=1e-10)
-    np.testing.assert_allclose(np.mean(rnd.errors**2, axis=1) / 2, rnd.trained, rtol=1e-10)
-    # At T = 0 nothing is trained: the lemma is exact and the analytic variance is K(x, x).
-    np.testing.assert_allclose(rnd.trained, rnd.lemma, rtol=1e-10)
-    np.testing.assert_allclose(ensemble.trained, ensemble.lemma, rtol=1e-10)
+    assert (ensemble.constant, rnd.constant) == (1.0, 2.0)
+    for est in (ensemble, rnd):
+        assert est.draws.shape == est.lemma.shape == (3, 4, len(toy.x_test))
+        # mean square of the draws over the constant is the variance (for the ensemble's
+        # Helmert contrasts: the members' sample variance), trained and lemma alike
+        for draws, variance in ((est.draws, est.variance), (est.lemma, est.lemma_variance)):
+            np.testing.assert_allclose(
+                np.mean(draws**2, axis=1) / est.constant, variance, rtol=1e-10
+            )
+        # At T = 0 nothing is trained: the lemma is exact.
+        np.testing.assert_allclose(est.variance, est.lemma_variance, rtol=1e-10)
+        np.testing.assert_allclose(est.draws, est.lemma, rtol=1e-10, atol=1e-12)
+    # ... and the analytic variance is K(x, x).
     nngp = models.network(spec)[2](toy.x_test, None, "nngp")
     np.testing.assert_allclose(rnd.analytic, np.diag(nngp), rtol=1e-12)
     with pytest.raises(ValueError, match="lr"):
@@ -77,8 +83,10 @@ def test_bayesian_rnd_errors_before_training(toy):
     draws = estimators.bayesian_rnd_errors(
         spec, toy, heads=3, seeds=2, steps=0, lr_fraction=1.0, seed=0, noise=0.5
     )
-    assert draws.trained.shape == draws.lemma.shape == (2, 3, len(toy.x_test))
-    np.testing.assert_allclose(draws.trained, draws.lemma, rtol=1e-10, atol=1e-12)
+    assert draws.draws.shape == draws.lemma.shape == (2, 3, len(toy.x_test))
+    assert (draws.dof, draws.constant, draws.steps) == (3, 1.0, 0)
+    np.testing.assert_allclose(draws.draws, draws.lemma, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(draws.variance, np.mean(draws.draws**2, axis=1), rtol=1e-12)
     theta = np.asarray(models.network(spec)[2](toy.x_test, None, "ntk"))
     np.testing.assert_allclose(draws.analytic, theta, rtol=1e-12)
 

@@ -62,7 +62,7 @@ def test_posterior_samples_say_when_training_diverged(toy, monkeypatch):
 
     def diverged(*args, **kwargs):
         errors = real(*args, **kwargs)
-        return errors._replace(trained=np.full_like(errors.trained, np.nan))
+        return errors._replace(draws=np.full_like(errors.draws, np.nan))
 
     monkeypatch.setattr(estimators, "bayesian_rnd_errors", diverged)
     spec = models.ArchSpec(depth=1, width=64, heads=2)
