@@ -70,8 +70,7 @@ API: dict[str, tuple[str, ...]] = {
     ),
     # the estimates Claims 1 and 2 are checked on
     "estimators": (
-        "Estimate", "ensemble_variance", "rnd_variance",
-        "bayesian_rnd_errors",
+        "Estimate", "ensemble_variance", "rnd_variance", "bayesian_rnd_errors",
     ),
     # posterior samples from trained networks (Cor. 5.9) and ensembles
     "sampling": (
@@ -122,10 +121,16 @@ API: dict[str, tuple[str, ...]] = {
         "FAILED", "TIMINGS", "SEEDS", "strip_volatile_metadata", "run_notebook", "timed_runs",
         "decoy_margin", "seed_runs", "main",
     ),
-    # the README's generated tables
+    # the front page's verdicts and the results page, in words, from the results files
+    "report": (
+        "LESSONS", "checks_in", "check_summary", "CLAIMS", "claims_table", "notebook_map",
+        "results_page",
+    ),
+    # the generated tables of the README and of the pages beside it
     "tables": (
-        "README", "BUDGETS", "seeds_table", "timings_table", "bench_table", "BLOCKS", "markers",
-        "block", "write_block",
+        "README", "RESULTS_PAGE", "BENCHMARKS_PAGE", "ENVIRONMENT_PAGE", "BUDGETS", "seeds_table",
+        "timings_table", "bench_table", "NOTEBOOK_RESULTS", "BLOCKS", "markers", "block", "quoted",
+        "write_block",
     ),
     # make bench: what uncertainty costs, sampling at scale
     "benchmark": (

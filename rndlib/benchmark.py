@@ -392,7 +392,7 @@ def main() -> int:
         plotting.plot_bench_scaling(results)
         print(data.write_results("bench_scaling", results))
     if args.study == "both":
-        tables.write_block("bench")  # the README's tables, from the files just written
+        tables.write_block("bench")  # data/BENCHMARKS.md, from the files just written
     return 0
 
 

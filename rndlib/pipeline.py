@@ -15,15 +15,17 @@ stripped, so an executed notebook changes only where its outputs do.
 ``--timings`` (``make timings``) runs each notebook twice, one after the other:
 quick into build/timings/, then in full, in place (as ``--full``); it writes the
 wall time of each run, with a description of the machine, to
-``data/results/timings.json``, which the README quotes.
+``data/results/timings.json``, which the README's map and data/ENVIRONMENT.md quote.
+After full runs, the verdicts the README and data/RESULTS.md write from the results
+files are rewritten (:mod:`rndlib.tables`).
 
 ``--seeds 100-119`` (``make seeds``) runs each notebook quick at each of those seeds
 (``-p seed S``), into build/seeds/, and records in ``data/results/seeds.json``, per seed
 and notebook, whether its checks passed and its smallest decoy margin
 ``log10(level / p)`` over the decoys of its results file (the reports under a key that
 names decoys; ``None`` where it has none or failed). Entries already there are kept, so
-an interrupted study resumes where it stopped. The README's table of it is rewritten from
-the file at the end of each study (:mod:`rndlib.tables`).
+an interrupted study resumes where it stopped. Its table in data/RESULTS.md is rewritten
+from the file at the end of each study (:mod:`rndlib.tables`).
 """
 
 import argparse
@@ -207,13 +209,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.timings:
         timed_runs(args.notebooks)
-        tables.write_block("timings")
-        print(f"wrote {TIMINGS.relative_to(paths.ROOT)} and the README's table")
-        return 0
-    for notebook in args.notebooks:
-        start = time.perf_counter()
-        target = run_notebook(notebook, quick=args.quick, output_dir=args.output)
-        print(f"{notebook.name}: {time.perf_counter() - start:.1f} s -> {target}", flush=True)
+    else:
+        for notebook in args.notebooks:
+            start = time.perf_counter()
+            target = run_notebook(notebook, quick=args.quick, output_dir=args.output)
+            print(f"{notebook.name}: {time.perf_counter() - start:.1f} s -> {target}", flush=True)
+    if not args.quick:  # full runs rewrote results files: the pages that quote them follow
+        for name in ("claims", "results", *(("timings", "map") if args.timings else ())):
+            tables.write_block(name)
+        print("rewrote the generated tables of the README and data/*.md")
     return 0
 
 

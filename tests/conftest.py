@@ -9,7 +9,7 @@ QUICK_SUITE_SECONDS = pytest.StashKey[dict]()  # the quick suite's wall time per
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    """Print the quick suite's wall time per notebook (the README's budgets are measured here)."""
+    """Print the quick suite's wall time per notebook (make timings measures the budgets)."""
     seconds = config.stash.get(QUICK_SUITE_SECONDS, None)
     if seconds:
         terminalreporter.write_sep("-", "quick suite, wall seconds per notebook")

@@ -27,6 +27,9 @@ def _public_names(module: str) -> list[str]:
                 for t in node.targets
                 if isinstance(t, ast.Name) and t.id.isupper() and not t.id.startswith("_")
             ]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            name = node.target.id
+            names += [name] if name.isupper() and not name.startswith("_") else []
     return names
 
 

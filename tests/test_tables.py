@@ -8,11 +8,21 @@ from rndlib import paths, tables
 
 
 @pytest.mark.parametrize("name", sorted(tables.BLOCKS))
-def test_the_readme_quotes_its_generated_tables_as_recorded(name):
-    first, last = tables.markers(name)
-    readme = tables.README.read_text()
-    quoted = readme[readme.index(first) + len(first) : readme.index(last)]
-    assert quoted.strip() == tables.block(name)
+def test_each_page_quotes_its_generated_tables_as_recorded(name):
+    """The README and the pages beside it quote each block as its results files write it."""
+    assert tables.quoted(name) == tables.block(name)
+
+
+def test_write_block_rewrites_only_its_block(tmp_path, monkeypatch):
+    page = tmp_path / "page.md"
+    first, last = tables.markers("timings")
+    page.write_text(f"before\n{first}\nstale\n{last}\nafter\n")
+    files, table, command, _ = tables.BLOCKS["timings"]
+    monkeypatch.setitem(tables.BLOCKS, "timings", (files, table, command, page))
+    tables.write_block("timings")
+    text = page.read_text()
+    assert text.startswith(f"before\n{first}\n| notebook |") and text.endswith(f"{last}\nafter\n")
+    assert "stale" not in text and tables.quoted("timings") == tables.block("timings")
 
 
 def test_bench_table_shows_every_sampler_and_marks_projections():
