@@ -75,9 +75,10 @@ JAX ?= 0.10.2
 test-jax: ## unit tests on another jax, unlocked, in build/: make test-jax [JAX=0.12.0.1 PYTHON=python3.12]
 	$(PYTHON) .ci/try_jax.py $(JAX)
 
-lint: $(STAMP) ## ruff over rndlib, tests and the notebooks
+lint: $(STAMP) ## ruff over rndlib, tests and the notebooks; the generated tables match their files
 	$(VENV)/bin/ruff check rndlib neural_tangents_compat.py tests notebooks .ci
 	$(VENV)/bin/ruff format --check rndlib neural_tangents_compat.py tests notebooks .ci
+	$(PY) -m rndlib.tables --check
 
 lock: ## re-resolve the requirements into .ci/requirements.lock and environment.yml, then check wheels per platform
 	$(PYTHON) .ci/lock.py

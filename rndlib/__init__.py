@@ -113,7 +113,7 @@ API: dict[str, tuple[str, ...]] = {
     # figures
     "plotting": (
         "use_style", "variant_suffix", "savefig", "plot_band", "width_axis", "plot_rate",
-        "plot_spread", "plot_pvalues", "plot_head_correlation", "plot_bench_cost",
+        "plot_spread", "math_label", "plot_pvalues", "plot_head_correlation", "plot_bench_cost",
         "plot_bench_scaling",
     ),
     # papermill runs, timings, seeds
@@ -130,7 +130,7 @@ API: dict[str, tuple[str, ...]] = {
     "tables": (
         "README", "RESULTS_PAGE", "BENCHMARKS_PAGE", "ENVIRONMENT_PAGE", "BUDGETS", "seeds_table",
         "timings_table", "bench_table", "NOTEBOOK_RESULTS", "BLOCKS", "markers", "block", "quoted",
-        "write_block",
+        "write_block", "main",
     ),
     # make bench: what uncertainty costs, sampling at scale
     "benchmark": (

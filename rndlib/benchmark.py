@@ -6,10 +6,10 @@ a test: its numbers depend on the machine).
 
 - **cost** (``data/results/bench.json``, ``figures/bench_train_size.png``,
   ``figures/bench_heads.png``): an uncertainty at 1,000 test points of
-  :func:`rndlib.data.make_sine` three ways: RND (one network with M heads, T steps, its
-  squared error), a deep ensemble (M networks, T steps, their variance) and the exact
+  :func:`rndlib.data.make_sine` three ways: RND (one network with K heads, T steps, its
+  squared error), a deep ensemble (M = K networks, T steps, their variance) and the exact
   NTK-GP posterior variance (:func:`rndlib.conditioning.exact_posterior`, noise 0.01); the
-  median wall time of ``repeats`` calls after one that compiles, as N and as M grow.
+  median wall time of ``repeats`` calls after one that compiles, as N and as K = M grow.
 - **scaling** (``data/results/bench_scaling.json``, ``figures/bench_scaling_time_memory.png``;
   notebook 07 reads it): ``draws`` joint NTK-GP posterior samples at ``n_test`` inputs of
   :func:`rndlib.data.make_friedman` by each of :data:`SAMPLERS`: ``"exact"``
@@ -169,7 +169,7 @@ def run_cost(log=print) -> dict:
 
     def one(method, n, heads):
         found = in_fresh_process(["cost", method, str(n), "--heads", str(heads)])
-        log(f"N = {n:5d}, M = {heads:3d}: {method:8s} {found}")
+        log(f"N = {n:5d}, K = M = {heads:3d}: {method:8s} {found}")
         return found
 
     by_n = {
@@ -295,8 +295,8 @@ def crossover(small: list[dict], large: list[dict]) -> float | None:
 def projected_steps(runs: list[dict], n_train: int) -> list[int]:
     """Steps of the mean network and of the Bayesian RNDs at ``n_train``, from power laws in N.
 
-    Fitted to the sampler's converged runs (``runs``; the Bayesian RNDs' largest count),
-    since ``kappa`` grows in proportion to ``N`` for inputs drawn from a fixed law.
+    Fitted to the sampler's converged runs (``runs``; the Bayesian RNDs' largest count): the
+    condition number ``rho`` grows in proportion to ``N`` for inputs drawn from a fixed law.
     """
     done = [r for r in runs if "failed" not in r and not r.get("projected")]
     if len(done) < 2:

@@ -119,7 +119,7 @@ def ensemble_variance(
     Every network (architecture ``spec``, one output) is trained on the data for
     ``steps`` steps of ``lr_fraction / lambda_max``, ``lambda_max`` the largest over
     all networks; the sample variance over each ensemble's members estimates
-    ``S_T[K](x, x)`` (the deep ensemble of Lee et al. 2019) with ``members - 1``
+    ``S_T[kappa](x, x)`` (the deep ensemble of Lee et al. 2019) with ``members - 1``
     degrees of freedom. A given ``lr`` replaces the rule, so that a width sweep can
     hold the step, and with it the training time, fixed.
 
@@ -177,9 +177,9 @@ def rnd_variance(
     inputs for ``steps`` steps of ``lr_fraction / lambda_max``, ``lambda_max`` that of
     all heads together. With a target of the predictor's architecture (the default),
     standard RND's error is divided by its constant 2 (Cor. 5.4), so that both estimate
-    ``S_T[K](x, x)`` (notebook 02), with ``heads`` degrees of freedom. A
+    ``S_T[kappa](x, x)`` (notebook 02), with ``heads`` degrees of freedom. A
     ``target_spec`` of its own gives g that architecture (Prop. 5.3's general case):
-    the estimate is then ``E[eps^2] = S_T[K_u + K_g](x, x)`` itself (``S_T[K_g]`` if
+    the estimate is then ``E[eps^2] = S_T[kappa_u + kappa_g](x, x)`` itself (``S_T[kappa_g]`` if
     ``centred``), constant 1. A given ``lr`` replaces the step rule (to compare several
     numbers of heads at one step size). ``ridge`` adds the pull towards the predictor's
     initialisation; ``optimizer`` trains by minibatch SGD or Adam instead (``lr`` is

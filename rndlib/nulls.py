@@ -57,7 +57,7 @@ class Check:
     """Statistics of one set of estimates against one reference covariance.
 
     ``scale`` is the constant the reference was multiplied by (1 unless fitted: the
-    most favourable constant for a decoy such as ``c * S_T[K]``).
+    most favourable constant for a decoy such as ``c * S_T[kappa]``).
 
     Raises:
         ValueError: for no statistics (``tests``), a statistic or p-value that is not

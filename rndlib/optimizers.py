@@ -38,8 +38,8 @@ class Optimizer:
       gradient descent needs ``1 / q``; its path differs from gradient descent's, its end
       point does not.
     - ``"heavy_ball"``: Polyak's parameters, optimal for a quadratic: step
-      ``4 / (sqrt(L) + sqrt(mu))^2``, momentum ``((sqrt(kappa) - 1) / (sqrt(kappa) + 1))^2``,
-      ``L = lambda_max + ridge``, ``mu = ridge``, ``kappa = L / mu``.
+      ``4 / (sqrt(L) + sqrt(mu))^2``, momentum ``((sqrt(rho) - 1) / (sqrt(rho) + 1))^2``,
+      ``L = lambda_max + ridge``, ``mu = ridge``, ``rho = L / mu`` (the condition number).
     - ``"restart"``: Nesterov's scheme with O'Donoghue & Candes (2015)'s gradient restart:
       the momentum is dropped whenever a step goes uphill.
     - ``"sgd"``: minibatch SGD (``optax.sgd``) of ``batch_size`` inputs.
@@ -109,7 +109,7 @@ def spectral_transform(method: str, lambda_max, ridge) -> optax.GradientTransfor
     """The optax transform of ``method`` with its step set from the spectrum ``[ridge, L]``.
 
     ``L = lambda_max + ridge``: step ``1 / L`` for ``"gd"`` and ``"nesterov"`` (momentum
-    ``(sqrt(kappa) - 1) / (sqrt(kappa) + 1)``, ``kappa = L / ridge``), Polyak's for
+    ``(sqrt(rho) - 1) / (sqrt(rho) + 1)``, ``rho = L / ridge``), Polyak's for
     ``"heavy_ball"`` and :data:`ADAM_LR` for ``"adam"`` (see :class:`Optimizer`; ``"restart"``
     is stepped by hand in :mod:`rndlib.train`). Built inside jitted programs, where
     ``lambda_max`` and ``ridge`` are tracers: the caller validates them.

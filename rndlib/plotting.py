@@ -157,6 +157,18 @@ def plot_spread(
     ax.fill_between(np.ravel(x), mean - err, mean + err, color=line.get_color(), alpha=0.2, lw=0)
 
 
+def math_label(name: str) -> str:
+    """A check's name as a figure shows it: ``S_T[Theta] at 2T`` as $S_T[\\Theta]$ at $2T$."""
+
+    def term(match: re.Match) -> str:
+        inner = match.group(0).replace("Theta", r"\Theta").replace("kappa", r"\kappa")
+        return "$" + inner.replace(" ", r"\,") + "$"
+
+    name = re.sub(r"S_[Tt]\[[^\]]*\]", term, name)
+    name = re.sub(r"\bsigma2 ([\d.]+)", r"$\\sigma^2 = \1$", name)
+    return re.sub(r"(?<![\w$])(2T|T/2)(?![\w$])", r"$\1$", name)
+
+
 def plot_pvalues(ax: plt.Axes, pvalues: dict[str, float], threshold: float, *, truth: set) -> None:
     """``-log10 p`` of each check as a horizontal bar, with the rejection threshold drawn.
 
@@ -175,7 +187,7 @@ def plot_pvalues(ax: plt.Axes, pvalues: dict[str, float], threshold: float, *, t
         fontsize=8,
         va="bottom",
     )
-    ax.set_yticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), [math_label(n) for n in names])
     ax.set_ylim(len(names) - 0.5, -1.3)  # inverted: the first check on top
     ax.set(xscale="symlog", xlabel=r"$-\log_{10}$ p-value (Bonferroni over the statistics)")
     ax.margins(x=0.1)
@@ -205,13 +217,13 @@ def plot_bench_cost(results: dict) -> None:
     use_style()
     s = results["setting"]
     labels = {
-        "rnd": "RND (1 network, M heads)",
-        "ensemble": "ensemble (M networks)",
+        "rnd": "RND (1 network, K heads)",
+        "ensemble": "ensemble (M = K networks)",
         "gp": "exact NTK-GP",
     }
     for name, key, xs, xlabel in [
         ("bench_train_size", "by_train_size", s["train_sizes"], "training points N"),
-        ("bench_heads", "by_heads", s["heads"], "heads or members M"),
+        ("bench_heads", "by_heads", s["heads"], "heads K = members M"),
     ]:
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
         for method, runs in results[key].items():
@@ -230,7 +242,7 @@ def plot_bench_cost(results: dict) -> None:
 def plot_bench_scaling(results: dict, name: str = "bench_scaling_time_memory") -> plt.Figure:
     """``make bench``'s scaling study: wall time and peak memory against N, with crossovers."""
     use_style()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.3))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     labels = {
         "exact": "exact (Cholesky)",
         "pathwise": "pathwise CG (float64)",

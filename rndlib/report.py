@@ -37,7 +37,7 @@ LESSONS = {
         "02, 04",
     ),
     "07_sampling_at_scale": (
-        "the sampler at scale: Nesterov's √κ steps, a stopping rule, exact and pathwise rivals",
+        "the sampler at scale: Nesterov's √ρ steps, a stopping rule, exact and pathwise rivals",
         "04",
     ),
 }
@@ -122,7 +122,7 @@ def _heads(r: Results) -> str:
 def _general_target(r: Results) -> str:
     b = r["02_rnd_equals_ensemble_variance"]
     names = [n for n in b["decoys"] if n.startswith("other target")]
-    return "holds: " + check_summary(b, [b["general_target"]["S_T[K_u + K_g]"]], names)
+    return "holds: " + check_summary(b, [b["general_target"]["S_T[kappa_u + kappa_g]"]], names)
 
 
 def _claim_2(r: Results) -> str:
@@ -148,14 +148,16 @@ def _bends(r: Results) -> str:
     e = r["05_beyond_the_kernel_regime"]
     slopes = [e["width_depth"][f"depth_{k}"]["gap_fitted_slope"]["claim_1"] for k in (1, 2, 3)]
     deep = e["width_depth"]["depth_3"]
-    widest = deep["widths"][-1]
-    return (
-        f"bends with depth: Claim 1's gap falls as n^{slopes[0]:.2f}, n^{slopes[1]:.2f}, "
-        f"n^{slopes[2]:.2f} with 1, 2, 3 hidden layers; at 3 layers and width {widest} the "
-        f"variance ratio R is {deep['ratio_1'][-1]:.2f} and {deep['ratio_2'][-1]:.2f} against "
-        f"tolerances {deep['q99_1'][-1]:.2f} and {deep['q99_2'][-1]:.2f}; one hidden layer at "
-        f"width 8192: {check_summary(e, [e['check']], list(e['decoys']))}"
-    )
+    parts = [
+        "bends with depth: Claim 1's gap falls as "
+        + ", ".join(f"n^{slope:.2f}" for slope in slopes)
+        + " with 1, 2, 3 hidden layers",
+        f"at 3 layers and width {deep['widths'][-1]} the variance ratio R is "
+        f"{deep['ratio_1'][-1]:.2f} and {deep['ratio_2'][-1]:.2f} against tolerances "
+        f"{deep['q99_1'][-1]:.2f} and {deep['q99_2'][-1]:.2f}",
+        f"one hidden layer at width 8192: {check_summary(e, [e['check']], list(e['decoys']))}",
+    ]
+    return "; ".join(parts)
 
 
 def _real_data(r: Results) -> str:

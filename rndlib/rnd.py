@@ -113,7 +113,7 @@ def rnd_error(
     ``predictor``) is trained by gradient descent on ``x_train`` to match the fixed
     target values ``target_train = g(X)``. With ``centred=True`` the predictor is
     ``u(.; theta) - u(.; theta_0)``, which starts at zero: its error covariance is
-    ``S_T[K_g]`` instead of ``S_T[K_u + K_g]`` (notebook 02).
+    ``S_T[kappa_g]`` instead of ``S_T[kappa_u + kappa_g]`` (notebook 02).
     Returns the errors, shape (n_test, heads).
 
     Raises:

@@ -1,7 +1,7 @@
 """Claim 3: samples of the NTK-GP posterior from trained networks, and exact ones to compare.
 
 The sampler of notebook 04 (Cor. 5.9 of the paper): a centred network ``g - g_0`` trained
-on the data gives the posterior mean ``mu``; a Bayesian RND with M heads gives M errors
+on the data gives the posterior mean ``mu``; a Bayesian RND with K heads gives K errors
 ``eps_m`` with the posterior covariance; ``mu + eps_m`` are the samples. With
 observation noise ``sigma^2`` (noisy targets and the pull towards ``theta_0`` in both
 networks) and training to convergence they are, as the width grows, i.i.d. draws of

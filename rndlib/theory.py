@@ -6,8 +6,8 @@ NNGP kernel of the architecture, ``X`` the N training inputs and ``x`` the test 
 * Lemma: ``f_T(x) = f_0(x) + B_T(x) (Y - f_0(X))`` with
   ``B_T = Theta_xX (Theta_XX + ridge I)^-1 P_T`` (:func:`training_operator`);
 * Sandwich: ``h(x) - B_T(x) h(X) ~ GP(0, S_T[C])`` for ``h ~ GP(0, C)``
-  (:func:`sandwich`): the deep-ensemble covariance is S_T[K], the RND error
-  covariance S_T[2K] (standard), S_T[K] (centred predictor) or S_T[Theta]
+  (:func:`sandwich`): the deep-ensemble covariance is S_T[kappa], the RND error
+  covariance S_T[2kappa] (standard), S_T[kappa] (centred predictor) or S_T[Theta]
   (Bayesian RND);
 * GP posterior ``C_xx - C_xX (C_XX + noise I)^-1 C_Xx`` (:func:`gp_posterior`).
 
@@ -224,7 +224,7 @@ def ensemble_prediction(
 ) -> GaussianPrediction:
     """Distribution of an infinitely wide network trained from ``f_0 ~ GP(0, K)``.
 
-    ``f_T(x) ~ N(B_T Y, S_T[K])`` (notebook 02, after Lee et al. 2019):
+    ``f_T(x) ~ N(B_T Y, S_T[kappa])`` (notebook 02, after Lee et al. 2019):
     the mean and covariance of a deep ensemble with infinitely many members.
     """
     y_train = validate.array("y_train", y_train, (len(ntk.train_train), "k"))

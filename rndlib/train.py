@@ -22,8 +22,8 @@ programs run it:
   ``chunk`` sums the gradient over chunks of the training inputs, so memory grows with
   the chunk and not with ``N``; ``linearised`` trains the network's linearisation.
 
-Gradient descent converges in ``O(kappa)`` steps, ``kappa = (lambda_max + ridge) / ridge``,
-Nesterov's and Polyak's momentum in ``O(sqrt(kappa))`` (Nesterov 2004, Thm. 2.2.3).
+Gradient descent converges in ``O(rho)`` steps, ``rho = (lambda_max + ridge) / ridge``,
+Nesterov's and Polyak's momentum in ``O(sqrt(rho))`` (Nesterov 2004, Thm. 2.2.3).
 """
 
 from functools import partial

@@ -29,7 +29,7 @@ def test_recorded_error_paths_start_at_h_and_end_at_the_errors(toy):
 
 
 def test_a_target_of_its_own_architecture_adds_its_kernel(toy):
-    """Prop. 5.3: E[eps^2] = S_T[K_u + K_g]; a target spec equal to the predictor's gives 2x."""
+    """Prop. 5.3: E[eps^2] = S_T[kappa_u + kappa_g]; the predictor's own spec as target gives 2x."""
     spec = models.ArchSpec(depth=1, width=128)
     common = {"heads": 2, "seeds": 2, "steps": 5, "lr_fraction": 1.0, "seed": 0}
     same = estimators.rnd_variance(spec, toy, **common)

@@ -177,3 +177,72 @@ def test_cells_are_short_and_exercises_have_hints_and_solutions(notebook):
     assert exercises.count("<summary>Hint</summary>") == count
     assert exercises.count("<summary>Solution</summary>") == count
     assert exercises.count("<details>") == exercises.count("</details>") == 2 * count
+
+
+#: Numbers the notebooks' prose may quote that no run produces: a convention of the checks.
+CONVENTIONS = {"95%"}  # the level of the exact binomial intervals around simulated rates
+_NUMBER = re.compile(r"(?<![\w.\-/^])-?\d+(?:,\d{3})*(?:\.\d+)?(?:e-?\d+)?%?")
+_NAMED = re.compile(  # statement and section numbers, years, identifiers
+    r"(?:Thm|Prop|Cor|Lemma|Claims?|[Ss]ection|[Nn]otebooks?|arXiv:)\.?\s*[\d.]+(?:,\s*[\d.]+)*"
+    r"|\b(?:19|20)\d\d\b"
+)
+
+
+def _recorded(tree) -> list[float]:
+    """Every number in a results file: values, keys and numbers inside strings."""
+    if isinstance(tree, dict):
+        return [x for k, v in tree.items() for x in _recorded(v) + _recorded(k)]
+    if isinstance(tree, list):
+        return [x for v in tree for x in _recorded(v)]
+    if isinstance(tree, bool) or tree is None:
+        return []
+    if isinstance(tree, int | float):
+        return [float(tree)]
+    return [float(t) for t in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", str(tree))]
+
+
+def _shown_as(value: float, token: str) -> bool:
+    """Whether ``value`` rounds to ``token`` at the token's precision (``%``: hundredths)."""
+    digits = token.replace(",", "").rstrip("%")
+    scale = 100 if token.endswith("%") else 1
+    mantissa = digits.split("e")[0]
+    places = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    quoted = float(digits)
+    if "e" in digits:
+        return value != 0 and abs(value - quoted) <= 0.5 * abs(quoted) * 10.0**-places
+    return abs(value * scale - quoted) <= 0.5 * 10.0**-places * (1 + 1e-9)
+
+
+def _quoted_numbers(notebook: nbformat.NotebookNode) -> list[tuple[int, str]]:
+    """The numbers a notebook's markdown quotes: decimals, percentages and large counts."""
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "markdown":
+            continue
+        text = re.sub(r"`[^`]*`|\]\([^)]*\)", "", cell.source)
+        for token in _NUMBER.findall(_NAMED.sub("", text)):
+            plain = token.replace(",", "").rstrip("%")
+            if "." in plain or "e" in plain or token.endswith("%") or abs(float(plain)) >= 1000:
+                found.append((index, token))
+    return found
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
+def test_prose_quotes_only_numbers_its_run_recorded(notebook):
+    """A number typed in a notebook's markdown is in its committed results or parameters.
+
+    Prose that quotes a result goes stale on the next run; quoting one that the committed
+    results file does not hold (at the precision shown) fails here. The parameters cell's
+    literals and :data:`CONVENTIONS` are allowed.
+    """
+    nb = nbformat.read(notebook, as_version=4)
+    recorded = _recorded(json.loads(paths.committed_results(notebook.stem).read_text()))
+    for cell in nb.cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            recorded += [float(t) for t in re.findall(r"(?<![\w.])\d+(?:\.\d+)?", cell.source)]
+    stale = [
+        (index, token)
+        for index, token in _quoted_numbers(nb)
+        if token not in CONVENTIONS and not any(_shown_as(v, token) for v in recorded)
+    ]
+    assert not stale, f"{notebook.name}: markdown quotes numbers no results file holds: {stale}"

@@ -1,4 +1,4 @@
-"""The optimizers: bad fields are named, momentum is set from kappa, Nesterov converges faster."""
+"""The optimizers: bad fields are named, momentum is set from rho, Nesterov converges faster."""
 
 import jax
 import jax.numpy as jnp
@@ -49,7 +49,7 @@ def test_nesterov_reaches_gradient_descents_end_point_in_far_fewer_steps(toy):
     steps = optimizers.steps_to_convergence(lr, 0.3, nesterov)
     assert steps == int(np.ceil(10 / np.sqrt(lr * 0.3)))
     gd_steps = optimizers.steps_to_convergence(lr, 0.3)
-    assert 5 * steps < gd_steps  # sqrt(kappa) / 2 times fewer
+    assert 5 * steps < gd_steps  # sqrt(rho) / 2 times fewer
 
     def change(optimizer, n):
         result = train.gradient_descent(
@@ -73,13 +73,13 @@ def test_nesterov_reaches_gradient_descents_end_point_in_far_fewer_steps(toy):
         optimizers.steps_to_convergence(lr, 0.3, optimizers.Optimizer("adam", batch_size=5))
 
 
-def test_optimizer_sets_nesterov_momentum_from_kappa():
+def test_optimizer_sets_nesterov_momentum_from_rho():
     """One step from zero velocity is a gradient step of 1/L; the second carries momentum."""
     transform = optimizers.spectral_transform("nesterov", lambda_max=99.0, ridge=1.0)
     params = jnp.zeros(1)
     state = transform.init(params)
     first, state = transform.update(jnp.ones(1), state, params)
     second, _ = transform.update(jnp.ones(1), state, params)
-    beta = (10.0 - 1.0) / (10.0 + 1.0)  # sqrt(kappa) = 10
+    beta = (10.0 - 1.0) / (10.0 + 1.0)  # sqrt(rho) = 10
     np.testing.assert_allclose(first, -(1 + beta) / 100.0)  # optax's Nesterov: g + beta * v
     np.testing.assert_allclose(second, -(1 + beta + beta**2) / 100.0)

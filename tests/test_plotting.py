@@ -2,6 +2,7 @@
 
 import matplotlib.pyplot as plt
 import numpy as np
+import PIL.Image
 import pytest
 
 from rndlib import paths, plotting
@@ -105,3 +106,26 @@ def test_a_long_variant_is_named_by_a_hash(monkeypatch):
     monkeypatch.setattr(plotting.IPython, "get_ipython", lambda: _Shell([PARAMETERS, injected]))
     suffix = plotting.variant_suffix()
     assert len(suffix) == 13 and suffix.startswith(".")
+
+
+#: The widest figure that reads at GitHub's width (about 900 px): 12 in at 150 dpi.
+MAX_WIDTH_PX = 1800
+
+
+def test_every_committed_figure_reads_at_githubs_width():
+    """A figure wider than 12 in is shown at under half its size: its labels do not read."""
+    wide = {}
+    for png in sorted((paths.ROOT / "figures").glob("*.png")):
+        with PIL.Image.open(png) as opened:
+            if opened.width > MAX_WIDTH_PX:
+                wide[png.name] = opened.width
+    assert not wide, f"wider than {MAX_WIDTH_PX} px: {wide}"
+
+
+def test_check_names_read_as_mathematics_in_figures():
+    assert plotting.math_label("he: S_T[Theta] at 2T") == r"he: $S_T[\Theta]$ at $2T$"
+    assert (
+        plotting.math_label("other target: S_T[2 kappa_u]") == r"other target: $S_T[2\,\kappa_u]$"
+    )
+    assert plotting.math_label("sigma2 0.3: NNGP posterior") == r"$\sigma^2 = 0.3$: NNGP posterior"
+    assert plotting.math_label("rnd: not halved") == "rnd: not halved"

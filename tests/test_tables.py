@@ -63,3 +63,14 @@ def test_timings_table_sums_and_marks_runs_over_budget():
     assert rows[3] == "| 02_b | 1 min 35 s (over budget) | — |"
     assert rows[4] == "| all | 2 min 13 s | 1 min 44 s |"
     assert "2 CPUs and Python 3.12.1" in rows[-1]
+
+
+def test_check_names_a_stale_block_and_fails(tmp_path, monkeypatch, capsys):
+    page = tmp_path / "page.md"
+    first, last = tables.markers("timings")
+    page.write_text(f"{first}\nstale\n{last}\n")
+    files, table, command, _ = tables.BLOCKS["timings"]
+    monkeypatch.setattr(tables, "BLOCKS", {"timings": (files, table, command, page)})
+    assert tables.main(["--check"]) == 1
+    assert "block 'timings' differs" in capsys.readouterr().out
+    assert tables.main([]) == 0 and tables.main(["--check"]) == 0

@@ -36,7 +36,7 @@ def test_sandwich_matches_monte_carlo(kernels, lr, which):
 
 @pytest.mark.parametrize("time", [10.0, 300.0, None])
 def test_ensemble_prediction_matches_neural_tangents(toy, spec, kernels, lr, time):
-    """Mean B_T Y and covariance S_T[K] equal nt.predict.gradient_descent_mse_ensemble.
+    """Mean B_T Y and covariance S_T[kappa] equal nt.predict.gradient_descent_mse_ensemble.
 
     neural-tangents minimises 1/(2 |Y|) sum (f - y)^2, so its time is lr * time * |Y|.
     """
@@ -78,7 +78,7 @@ def test_bayesian_rnd_error_is_the_ntk_posterior(kernels, noise):
 
 
 def test_centred_and_standard_rnd_constants(kernels, lr):
-    """S_T[2K] = 2 S_T[K]: standard RND's error is twice the ensemble variance."""
+    """S_T[2kappa] = 2 S_T[kappa]: standard RND's error is twice the ensemble variance."""
     nngp, ntk = kernels
     op = theory.training_operator(ntk, lr=lr, steps=100).matrix
     np.testing.assert_allclose(theory.sandwich(2 * nngp, op), 2 * theory.sandwich(nngp, op))

@@ -198,10 +198,10 @@ def test_stopping_rule_certifies_the_displacement_on_the_quadratic(problem, meth
     assert np.linalg.norm(moved - _minimiser(problem, ridge)) / np.linalg.norm(moved) > tol
 
 
-def test_nesterov_needs_about_sqrt_kappa_steps_and_gradient_descent_kappa(problem):
-    """Steps against kappa = 30 ... 3000 on the linearised loss: slopes near 1/2 and 1."""
+def test_nesterov_needs_about_sqrt_rho_steps_and_gradient_descent_rho(problem):
+    """Steps against rho = 30 ... 3000 on the linearised loss: slopes near 1/2 and 1."""
     x, y, theta0, linear, _, lam = problem
-    kappas = np.array([30.0, 300.0, 3000.0])
+    rhos = np.array([30.0, 300.0, 3000.0])
     steps = {}
     for method in ("nesterov", "gd"):
         steps[method] = [
@@ -214,9 +214,9 @@ def test_nesterov_needs_about_sqrt_kappa_steps_and_gradient_descent_kappa(proble
                 lambda_max=lam,
                 optimizer=optimizers.Optimizer(method),
             ).steps[0]
-            for k in kappas
+            for k in rhos
         ]
-    slopes = {m: np.polyfit(np.log(kappas), np.log(s), 1)[0] for m, s in steps.items()}
+    slopes = {m: np.polyfit(np.log(rhos), np.log(s), 1)[0] for m, s in steps.items()}
     assert 0.4 <= slopes["nesterov"] <= 0.6, slopes
     assert 0.9 <= slopes["gd"] <= 1.2, slopes
 
