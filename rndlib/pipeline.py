@@ -189,6 +189,19 @@ def _seed_range(text: str) -> list[int]:
     return list(range(int(first), int(last or first) + 1))
 
 
+def _notebook(text: str) -> Path:
+    """A notebook's path, or its number or stem (``02``, ``02_rnd``) among paths.NOTEBOOKS."""
+    if Path(text).is_file():
+        return Path(text)
+    found = sorted(paths.NOTEBOOKS.glob(f"{Path(text).stem}*.ipynb"))
+    if len(found) != 1:
+        names = ", ".join(p.stem for p in sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))
+        raise argparse.ArgumentTypeError(
+            f"no single notebook matches {text!r}; choose from {names}"
+        )
+    return found[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -197,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--timings", action="store_true", help="both, timed: " + str(TIMINGS.name))
     mode.add_argument("--seeds", type=_seed_range, help="quick at seeds FIRST-LAST: seeds.json")
     parser.add_argument("--output", type=Path, help="folder for the executed copies (quick runs)")
-    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("notebooks", nargs="+", type=_notebook, help="paths, or numbers: 01 07")
     args = parser.parse_args(argv)
     if args.quick and args.output is None:
         parser.error("--quick needs --output: quick runs never overwrite the committed notebooks")

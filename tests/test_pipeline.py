@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from rndlib import pipeline
+from rndlib import paths, pipeline
 
 
 def _report(pvalue, level=0.01, rejected=True):
@@ -53,3 +53,11 @@ def test_seed_runs_record_passes_failures_and_resume(tmp_path, monkeypatch):
 def test_seed_range():
     assert pipeline._seed_range("100-103") == [100, 101, 102, 103]
     assert pipeline._seed_range("7") == [7]
+
+
+def test_notebooks_are_named_by_path_or_number(capsys):
+    first = sorted(paths.NOTEBOOKS.glob("01_*.ipynb"))[0]
+    assert pipeline._notebook("01") == first == pipeline._notebook(str(first))
+    with pytest.raises(SystemExit):
+        pipeline.main(["--quick", "--output", "build/x", "0"])  # every notebook starts with 0
+    assert "no single notebook matches '0'; choose from 01_ntk_regime" in capsys.readouterr().err
