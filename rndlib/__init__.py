@@ -123,8 +123,8 @@ API: dict[str, tuple[str, ...]] = {
     ),
     # the front page's verdicts and the results page, in words, from the results files
     "report": (
-        "LESSONS", "checks_in", "check_summary", "CLAIMS", "claims_table", "notebook_map",
-        "results_page",
+        "LESSONS", "checks_in", "check_summary", "CLAIMS", "verdict", "claims_table",
+        "notebook_map", "results_page",
     ),
     # the generated tables of the README and of the pages beside it
     "tables": (

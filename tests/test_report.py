@@ -98,3 +98,15 @@ def test_the_verdicts_follow_the_results_they_are_written_from():
     first = results[0] | {"trained_fitted_slope": -0.123456}
     assert "n^-0.12 ±" in report.claims_table(first, *results[1:])
     assert "n^-0.12 ±" not in report.claims_table(*results)
+
+
+def test_each_notebook_closes_with_the_front_pages_words_on_its_own_run():
+    """``verdict`` on a notebook's results says what the README's table says of it."""
+    results = {s: json.loads(paths.committed_results(s).read_text()) for s in report.LESSONS}
+    table = report.claims_table(*results.values())
+    for stem, own in results.items():
+        for line in report.verdict(stem, own).splitlines():
+            statement, words = line.removeprefix("- **").rstrip(".").split("**: ", 1)
+            assert f"| {statement} | {words} |" in table
+    with pytest.raises(ValueError, match="stem"):
+        report.verdict("08_decisions", {})
