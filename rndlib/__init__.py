@@ -124,13 +124,13 @@ API: dict[str, tuple[str, ...]] = {
     # the front page's verdicts and the results page, in words, from the results files
     "report": (
         "LESSONS", "checks_in", "check_summary", "CLAIMS", "verdict", "claims_table",
-        "notebook_map", "results_page",
+        "results_page",
     ),
     # the generated tables of the README and of the pages beside it
     "tables": (
         "README", "RESULTS_PAGE", "BENCHMARKS_PAGE", "ENVIRONMENT_PAGE", "BUDGETS", "seeds_table",
-        "timings_table", "bench_table", "NOTEBOOK_RESULTS", "BLOCKS", "markers", "block", "quoted",
-        "write_block", "main",
+        "timings_table", "notebook_map", "bench_table", "NOTEBOOK_RESULTS", "BLOCKS", "markers",
+        "block", "quoted", "write_block", "main",
     ),
     # make bench: what uncertainty costs, sampling at scale
     "benchmark": (

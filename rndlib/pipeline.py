@@ -44,7 +44,7 @@ from typing import Any
 import nbformat
 import papermill
 
-from rndlib import paths, tables
+from rndlib import paths, report, tables
 
 FAILED = paths.ROOT / "build" / "failed"
 TIMINGS = paths.committed_results("timings")
@@ -145,17 +145,11 @@ def timed_runs(notebooks: list[Path]) -> dict[str, Any]:
 
 def decoy_margin(results: dict[str, Any]) -> float | None:
     """Smallest ``log10(level / p)`` over the check reports under keys that name decoys."""
-    margins = []
-
-    def walk(node: Any, under_decoys: bool) -> None:
-        if isinstance(node, dict):
-            if under_decoys and {"pvalue", "level", "rejected"} <= node.keys():
-                margins.append(math.log10(node["level"] / max(node["pvalue"], 1e-300)))
-                return
-            for key, value in node.items():
-                walk(value, under_decoys or "decoy" in str(key))
-
-    walk(results, False)
+    margins = [
+        math.log10(check["level"] / max(check["pvalue"], 1e-300))
+        for name, check in report.checks_in(results)
+        if "decoy" in name
+    ]
     return min(margins) if margins else None
 
 

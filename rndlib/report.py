@@ -2,8 +2,8 @@
 
 Every number here is read from a committed results file (``data/results/<notebook>.json``)
 when the page is written; nothing is typed. :func:`claims_table` is the README's table of
-statements and verdicts, :func:`notebook_map` its map of the notebooks (with the run times
-of ``make timings``), and :func:`results_page` lists, notebook by notebook, every check
+statements and verdicts (:data:`LESSONS` feeds its map of the notebooks), :func:`verdict`
+each notebook's closing cell, and :func:`results_page` lists, notebook by notebook, every check
 of a true answer and every wrong answer (decoy) it rejected, with the simulated power and
 false-alarm rate. :mod:`rndlib.tables` writes them into their pages.
 """
@@ -58,6 +58,11 @@ def _p(value: float) -> str:
     return f"{value:.2g}" if value >= 1e-300 else "< 1e-300"
 
 
+def _decoys(results: dict) -> dict:
+    """A results file's decoy checks, those of its noisy runs included."""
+    return results.get("decoys", {}) | results.get("noise_decoys", {})
+
+
 def check_summary(results: dict, truths: list[Any], decoys: list[str]) -> str:
     """``n checks pass (smallest p ...); m wrong answers rejected (largest p ...), power ...``.
 
@@ -65,8 +70,7 @@ def check_summary(results: dict, truths: list[Any], decoys: list[str]) -> str:
     names in ``results["decoys"]`` (or ``noise_decoys``) whose rejection is quoted.
     """
     passed = [c for tree in truths for _, c in checks_in(tree)]
-    table = results.get("decoys", {}) | results.get("noise_decoys", {})
-    rejected = [table[name] for name in decoys]
+    rejected = [_decoys(results)[name] for name in decoys]
     if not all(c["passed"] for c in passed) or any(c["passed"] for c in rejected):
         return "**fails**: a check of the truth rejects it, or a decoy escapes"
     smallest = _p(min(c["pvalue"] for c in passed))
@@ -236,30 +240,13 @@ def claims_table(*results: dict) -> str:
     return "\n".join(rows)
 
 
-def _minutes(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
-
-
-def notebook_map(timings: dict) -> str:
-    """The README's map: each notebook in order, what it teaches, what it needs, its run times."""
-    rows = ["| # | what you learn | read first | quick | full |", "|---|---|---|---|---|"]
-    for stem, (learn, needs) in LESSONS.items():
-        quick, full = (_minutes(timings.get(m, {}).get(stem)) for m in ("quick_s", "full_s"))
-        rows.append(
-            f"| [{stem[:2]}](notebooks/{stem}.ipynb) | {learn} | {needs} | {quick} | {full} |"
-        )
-    return "\n".join(rows)
-
-
 def results_page(*results: dict) -> str:
     """Every notebook's checks of the truth and its decoys, with power and false alarms."""
     out = []
     for stem, r in zip(LESSONS, results, strict=True):
         out += [f"### [{stem}](../notebooks/{stem}.ipynb)", ""]
         found = checks_in({k: v for k, v in r.items() if k not in ("decoys", "noise_decoys")})
-        decoys = r.get("decoys", {}) | r.get("noise_decoys", {})
+        decoys = _decoys(r)
         if not found and not decoys:
             out += ["Its claims are fitted rates, not checks: see the notebook's conclusions.", ""]
             continue
