@@ -9,7 +9,8 @@ anything else.
 
 import json
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from functools import partial
 from numbers import Integral, Real
 
 import jax
@@ -57,6 +58,14 @@ def integer(name: str, value: object, *, minimum: int = 1) -> int:
 def integers(name: str, values: object, *, minimum: int = 1) -> list[int]:
     """Check every entry of a non-empty list (see :func:`listed`) with :func:`integer`."""
     return [integer(f"{name}[{i}]", v, minimum=minimum) for i, v in enumerate(listed(name, values))]
+
+
+def increasing(name: str, values: object, *, at_least: int = 1) -> list[int]:
+    """Check ``values`` with :func:`integers`; also refuse fewer than ``at_least`` or a repeat."""
+    found = integers(name, values)
+    if len(found) < at_least or found != sorted(set(found)):
+        raise ValueError(f"{name} must be {at_least} or more increasing integers, got {found}")
+    return found
 
 
 def indices(name: str, values: object, size: int) -> np.ndarray:
@@ -163,3 +172,109 @@ def all_finite(tree: object) -> bool:
     if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
         return True
     return all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in leaves)
+
+
+#: A parameter's check: ``rule(name, value)`` returns the value as used, or raises ValueError.
+Rule = Callable[[str, object], object]
+_count, _counts = partial(integer, minimum=2), partial(integers, minimum=2)
+#: The notebooks' parameters that :class:`rndlib.models.ArchSpec` checks when the spec is built.
+ARCHITECTURE = frozenset(
+    {"activation", "W_std", "b_std", "target_activation", "target_W_std", "target_b_std"}
+)
+#: The check of every other notebook parameter, by name (one name, one meaning, every notebook).
+RULES: dict[str, Rule] = {
+    "seed": partial(integer, minimum=0),
+    "quick": flag,
+    "check_seeds": partial(integers, minimum=0),
+    **dict.fromkeys(
+        (
+            "depth width width_2d time_width heads_width cost_width compare_width law_width "
+            "step_width long_width noise_width steps long_steps optimizer_steps "
+            "record_every batch_size digits_train digits_test digits_steps sweep_heads "
+            "compare_max_steps"
+        ).split(),
+        integer,
+    ),
+    **dict.fromkeys(
+        (
+            "heads n_seeds n_networks sweep_seeds head_seeds standard_seeds n_splits "
+            "sweep_n n_train n_test"
+        ).split(),
+        _count,
+    ),
+    **dict.fromkeys(
+        (
+            "widths depths wide_widths variant_widths optimizer_widths sweep_widths "
+            "time_steps cost_heads"
+        ).split(),
+        integers,
+    ),
+    **dict.fromkeys(("law_heads", "cost_sizes", "scaling_sizes"), _counts),
+    "heads_sweep": increasing,
+    "power_sets": partial(integer, minimum=100),
+    "null_repeats": partial(integer, minimum=20),
+    "ratio_images": partial(integer, minimum=10),
+    **dict.fromkeys(
+        ("level", "fall_level", "test_fraction", "heads_per_width", "interval", "tol"),
+        partial(finite, above=0.0, below=1.0),
+    ),
+    **dict.fromkeys(("lr_fraction", "sweep_fraction"), partial(finite, above=0.0, below=2.0)),
+    "lr_fractions": partial(finites, above=0.0, below=2.0),
+    "levels": partial(finites, above=0.0, below=1.0),
+    "noise": partial(finite, above=0.0),
+    **dict.fromkeys(("noise_levels", "adam_lrs"), partial(finites, above=0.0)),
+    **dict.fromkeys(("rhos", "compare_rhos"), partial(finites, above=1.0)),
+    "optimizer": partial(choice, options=("nesterov", "gd")),
+}
+
+
+def parameters(namespace: Mapping[str, object], **rules: Rule) -> dict[str, object]:
+    """Check every notebook parameter in ``namespace`` at once; return them as checked.
+
+    Each name of :data:`RULES` found in ``namespace`` (a notebook's ``globals()``) is checked
+    with its rule, or with the rule passed here under its name (a notebook's own, stricter
+    one); the values come back as used (lists read from papermill's JSON text, integers as
+    ``int``). Then the parameters that constrain each other are checked together.
+
+    Raises:
+        ValueError: naming the first parameter at fault.
+    """
+    rules = RULES | rules
+    checked = {
+        name: rule(name, namespace[name]) for name, rule in rules.items() if name in namespace
+    }
+    _check_together(checked)
+    return checked
+
+
+def _check_together(p: Mapping[str, object]) -> None:
+    """The relations between parameters that :func:`parameters` checks."""
+    if {"widths", "wide_widths"} <= p.keys() and max(p["widths"]) >= min(p["wide_widths"]):
+        raise ValueError(f"wide_widths must all exceed widths, got {p['wide_widths']}")
+    if {"variant_widths", "widths", "wide_widths"} <= p.keys() and not set(
+        p["variant_widths"]
+    ) <= set(p["widths"] + p["wide_widths"]):
+        raise ValueError(
+            f"variant_widths must be among widths + wide_widths, got {p['variant_widths']}"
+        )
+    if {"heads", "heads_per_width", "width"} <= p.keys() and p["heads"] > p["heads_per_width"] * p[
+        "width"
+    ]:
+        raise ValueError(
+            f"heads={p['heads']} is more than heads_per_width * width = "
+            f"{p['heads_per_width'] * p['width']:g}: RND's heads would leave the kernel regime "
+            "(notebook 05); raise width"
+        )
+    if "rhos" in p and len(p["rhos"]) < 3:
+        raise ValueError(
+            f"rhos must hold at least 3 condition numbers to fit a slope, got {p['rhos']}"
+        )
+    if {"heads", "n_seeds"} <= p.keys():
+        draws = p["heads"] * p["n_seeds"]
+        if draws < 16:
+            raise ValueError(f"heads x n_seeds must be at least 16 samples, got {draws}")
+        for m in p.get("law_heads", ()):
+            if draws % m or draws // m < 2:
+                raise ValueError(
+                    f"law_heads must divide heads x n_seeds = {draws} at least twice, got {m}"
+                )

@@ -1,5 +1,6 @@
 """The notebooks: the quick suite runs and passes its checks; the committed ones are clean."""
 
+import ast
 import json
 import os
 import re
@@ -11,7 +12,7 @@ import nbformat
 import pytest
 from conftest import QUICK_SUITE_SECONDS
 
-from rndlib import paths, pipeline
+from rndlib import paths, pipeline, validate
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
@@ -225,6 +226,25 @@ def _quoted_numbers(notebook: nbformat.NotebookNode) -> list[tuple[int, str]]:
             if "." in plain or "e" in plain or token.endswith("%") or abs(float(plain)) >= 1000:
                 found.append((index, token))
     return found
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
+def test_parameters_are_literals_checked_in_one_call(notebook):
+    """The parameters cell: one literal per line with its comment, each name with a rule.
+
+    The next cell checks them all with one call of :func:`rndlib.validate.parameters`; no
+    other cell calls a check of :mod:`rndlib.validate` on a parameter.
+    """
+    cells = nbformat.read(notebook, as_version=4).cells
+    at = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    for node in ast.parse(cells[at].source).body:
+        assert isinstance(node, ast.Assign), ast.unparse(node)
+        ast.literal_eval(node.value)
+        name = node.targets[0].id
+        assert name in validate.RULES or name in validate.ARCHITECTURE, name
+    assert all("#" in line for line in cells[at].source.splitlines())
+    assert cells[at + 1].source.count("validate.parameters(globals()") == 1
+    assert not any("validate." in c.source for c in cells[at + 2 :] if c.cell_type == "code")
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)

@@ -1,5 +1,7 @@
 """Parameters and arrays: what is accepted, and what stops at once with a message naming it."""
 
+from functools import partial
+
 import jax
 import numpy as np
 import pytest
@@ -233,3 +235,45 @@ def test_every_seeded_function_refuses_a_bad_seed(toy, function, seed):
 def test_seeded_functions_take_a_numpy_integer():
     assert data.make_toy_1d(np.int64(3)).x_train.shape == (20, 1)
     assert rnd.draw_psi({"w": np.ones(2)}, jax.random.PRNGKey(0))["w"].shape == (2,)
+
+
+def test_notebook_parameters_are_checked_in_one_call():
+    """Every rule applies by name; lists come back read from text; an override replaces a rule."""
+    given = {"seed": 0, "quick": False, "widths": "[256, 1024]", "level": 0.01, "In": [], "x": 1}
+    assert validate.parameters(given) == {
+        "seed": 0,
+        "quick": False,
+        "widths": [256, 1024],
+        "level": 0.01,
+    }
+    with pytest.raises(ValueError, match=r"level must be less than 1\.0, got 1\.5"):
+        validate.parameters(given | {"level": 1.5})
+    with pytest.raises(ValueError, match="widths must be 3 or more increasing integers"):
+        validate.parameters(given, widths=partial(validate.increasing, at_least=3))
+    with pytest.raises(ValueError, match="heads_sweep must be 1 or more increasing"):
+        validate.parameters({"heads_sweep": [16, 8]})
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"widths": [64, 4096], "wide_widths": [2048]}, "wide_widths must all exceed widths"),
+        (
+            {"widths": [64], "wide_widths": [2048], "variant_widths": [128]},
+            "variant_widths must be among widths",
+        ),
+        (
+            {"heads": 64, "heads_per_width": 1 / 16, "width": 512},
+            "heads=64 is more than heads_per_width \\* width = 32",
+        ),
+        ({"rhos": [30, 100]}, "rhos must hold at least 3"),
+        ({"heads": 4, "n_seeds": 2}, "heads x n_seeds must be at least 16 samples, got 8"),
+        (
+            {"heads": 16, "n_seeds": 2, "law_heads": [8, 32]},
+            "law_heads must divide heads x n_seeds = 32 at least twice, got 32",
+        ),
+    ],
+)
+def test_parameters_that_constrain_each_other_are_checked_together(given, message):
+    with pytest.raises(ValueError, match=message):
+        validate.parameters(given)
