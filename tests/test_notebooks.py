@@ -247,6 +247,31 @@ def test_parameters_are_literals_checked_in_one_call(notebook):
     assert not any("validate." in c.source for c in cells[at + 2 :] if c.cell_type == "code")
 
 
+def _sections(cells) -> list[tuple[str, list]]:
+    """The numbered sections (``## 1. ...``): each heading with the cells up to the next."""
+    starts = [
+        (i, c.source.splitlines()[0])
+        for i, c in enumerate(cells)
+        if c.cell_type == "markdown" and c.source.startswith("## ")
+    ]
+    bounds = zip(starts, [i for i, _ in starts[1:]] + [len(cells)], strict=True)
+    return [(title, cells[i:end]) for (i, title), end in bounds if re.match(r"## \d", title)]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
+def test_each_section_ends_with_its_conclusion(notebook):
+    """A numbered section ends in prose: a markdown cell, or Markdown rendered from the run.
+
+    The checks section ends in its assertions; the verdict after it is its conclusion.
+    """
+    for title, cells in _sections(nbformat.read(notebook, as_version=4).cells):
+        last = cells[-1]
+        if title.endswith("Checks") or len(cells) == 1:
+            continue
+        rendered = last.cell_type == "code" and "Markdown(" in last.source
+        assert last.cell_type == "markdown" or rendered, f"{title!r} ends in code"
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
 def test_prose_quotes_only_numbers_its_run_recorded(notebook):
     """A number typed in a notebook's markdown is in its committed results or parameters.
