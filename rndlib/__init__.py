@@ -33,14 +33,14 @@ API: dict[str, tuple[str, ...]] = {
     ),
     # argument checks that name the argument
     "validate": (
-        "SYMMETRY_RTOL", "flag", "listed", "integer", "integers", "indices", "finite", "finites",
-        "choice", "array", "square", "all_finite",
+        "SYMMETRY_RTOL", "flag", "listed", "integer", "integers", "increasing", "indices", "finite",
+        "finites", "choice", "array", "square", "all_finite", "ARCHITECTURE", "RULES", "parameters",
     ),
     # architectures, stacked networks, their empirical kernels
     "models": (
         "ACTIVATIONS", "PARAMETERIZATIONS", "ArchSpec", "network", "empirical_nngp",
-        "empirical_ntk", "init_params", "apply_members", "largest_ntk_eigenvalue",
-        "relative_ntk_change", "astype",
+        "hidden_features", "empirical_ntk", "init_params", "apply_members",
+        "largest_ntk_eigenvalue", "relative_ntk_change", "astype",
     ),
     # the float64 kernel algebra: S_T, B_T, GP posteriors
     "theory": (

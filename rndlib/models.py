@@ -97,9 +97,13 @@ def empirical_nngp(spec: ArchSpec, params: tuple, x1: jnp.ndarray, x2: jnp.ndarr
     fluctuations (neural-tangents' ``empirical_nngp_fn`` instead returns the single
     draw ``f(x1) f(x2)``, which does not converge with width).
     """
-    _, hidden_fn = stax.serial(*_hidden_layers(spec))[:2]
-    phi1, phi2 = hidden_fn(params[:-1], x1), hidden_fn(params[:-1], x2)
+    phi1, phi2 = hidden_features(spec, params, x1), hidden_features(spec, params, x2)
     return spec.W_std**2 * phi1 @ phi2.T / spec.width + spec.b_std**2
+
+
+def hidden_features(spec: ArchSpec, params: tuple, x: jnp.ndarray) -> jnp.ndarray:
+    """The last hidden layer's activations ``phi(x)``, (n, width), of a network of ``spec``."""
+    return stax.serial(*_hidden_layers(spec))[1](params[:-1], x)
 
 
 def empirical_ntk(spec: ArchSpec, params: tuple, x1: jnp.ndarray, x2: jnp.ndarray) -> jnp.ndarray:
