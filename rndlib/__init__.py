@@ -96,6 +96,24 @@ API: dict[str, tuple[str, ...]] = {
         "check_level", "profile_null", "lrt_null", "ad_chi2", "ks_two_sample", "exact_estimates",
         "counted_test", "prediction_test",
     ),
+    # the wheel bandit: contexts, rewards, the loop that plays it, paired tests of regret
+    "bandit": (
+        "ARMS", "PUBLISHED_NEURAL_LINEAR", "PUBLISHED_CONTEXTS", "Wheel", "Observed",
+        "quadrant_arm", "wheel", "retraining_points", "uniform_start", "play", "regret",
+        "uniform_regret", "normalised", "sign_flip_pvalue",
+    ),
+    # each arm's NTK-GP limit, and how often a sampler picks each arm
+    "limits": (
+        "gram", "exact_posterior", "ensemble_covariance", "pick_frequencies", "decision_distance",
+        "thompson_pick_probabilities", "ucb_pick_probabilities",
+    ),
+    # bandit agents: networks with one masked output per arm
+    "agents": (
+        "DIM", "OVERCONFIDENT", "BONUSES", "SAMPLERS", "DTYPE", "POWER_ITERS", "arm_network",
+        "observed_rows", "query_rows", "by_arm", "init_networks", "fit", "outputs", "mean_network",
+        "rnd_bonus", "bayesian_rnd_errors", "ensemble_outputs", "uniform", "greedy", "ucb",
+        "thompson", "neural_linear",
+    ),
     # the claims' checks
     "checks": (
         "DECORRELATED_R2", "LEADING_FLOOR", "variance_check", "covariance_check", "chi2_law_check",
@@ -123,8 +141,8 @@ API: dict[str, tuple[str, ...]] = {
     ),
     # the front page's verdicts and the results page, in words, from the results files
     "report": (
-        "LESSONS", "checks_in", "check_summary", "CLAIMS", "verdict", "claims_table",
-        "results_page",
+        "LESSONS", "checks_in", "check_summary", "AGENT_LABELS", "regret_table", "CLAIMS",
+        "verdict", "claims_table", "results_page",
     ),
     # the generated tables of the README and of the pages beside it
     "tables": (

@@ -4,11 +4,12 @@
 outputs, ``K`` per arm. An observation ``(x, a, r)`` enters as the row ``z = [x, e_a]``
 (``e_a`` one-hot): the network reads ``x`` only, and its output at ``z`` is arm ``a``'s
 block of ``K`` outputs (:func:`arm_network`), so the loss ``1/2 sum_i ||u(z_i) - t_i||^2``
-touches only the arm played; the other arms' outputs get no gradient from that row. Rows
-of zeros (padding to a power of two, so that a handful of programs compile) select
-nothing. Different outputs have zero NTK at infinite width, so each arm's outputs train
-as a network fitted on that arm's data alone: the arms' posteriors are independent
-NTK-GPs with the kernel ``Theta`` of a single-output network.
+touches only the arm played: the other arms' readout weights get no gradient from that
+row, and their outputs move only through the shared hidden layer, by a cross-output NTK
+of order ``width^-1/2``. Rows of zeros (padding to a power of two, so that a handful of
+programs compile) select nothing. At infinite width that cross-output NTK is zero, so
+each arm's outputs train as a network fitted on that arm's data alone: the arms'
+posteriors are independent NTK-GPs with the kernel ``Theta`` of a single-output network.
 
 Every network is trained to convergence (Nesterov's momentum for
 ``optimizers.steps_to_convergence`` steps, as the sampler of notebook 07) on
@@ -106,11 +107,14 @@ def init_networks(init_fn, seed: int, members: int):
 
 def fit(apply, params0, z: np.ndarray, targets: np.ndarray, noise: float):
     """Stacked networks trained on their targets (members, pad, heads) by Nesterov momentum,
-    for ``optimizers.steps_to_convergence`` steps of ``1 / (lambda_max + sigma^2)``."""
+    for at least ``optimizers.steps_to_convergence`` steps of ``1 / (lambda_max + sigma^2)``."""
     z, targets = jnp.asarray(z, DTYPE), jnp.asarray(targets, DTYPE)
     lam = models.largest_ntk_eigenvalue(apply, params0, z, members=True, iters=POWER_ITERS)
     lr = schedule.step_size(lam + noise, 1.0)
-    steps = optimizers.steps_to_convergence(lr, noise, optimizers.NESTEROV)
+    # rounded up to a power of 2^(1/4): the step count is a static argument of the jitted
+    # loop, so that a run compiles a handful of programs instead of one per fit
+    needed = optimizers.steps_to_convergence(lr, noise, optimizers.NESTEROV)
+    steps = int(np.ceil(2 ** (np.ceil(4 * np.log2(needed)) / 4)))
     settings = dict(lr=lr, steps=steps, ridge=noise, optimizer=optimizers.NESTEROV)
     return train.gradient_descent(apply, params0, z, targets, members=True, **settings).params
 

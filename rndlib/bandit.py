@@ -158,23 +158,26 @@ def normalised(regrets: np.ndarray, bandit: Wheel) -> np.ndarray:
     return 100.0 * np.asarray(regrets)[..., -1] / uniform_regret(bandit)[-1]
 
 
-def sign_flip_pvalue(differences: np.ndarray, alternative: str = "two-sided") -> float:
-    """Exact p-value of the paired sign-flip (permutation) test of a zero mean difference.
+def sign_flip_pvalue(differences: np.ndarray, alternative: str = "two-sided") -> np.ndarray:
+    """Exact p-values of the paired sign-flip (permutation) test of a zero mean difference.
 
     Under the null each paired difference is as likely negative as positive; the p-value
     is the share of the ``2^n`` sign patterns whose mean is at least as extreme as the
     observed one (``"less"``: at least as negative). With ``n`` pairs the smallest
-    attainable p-value is ``2^-n`` (``2^(1-n)`` two-sided).
+    attainable p-value is ``2^-n`` (``2^(1-n)`` two-sided). ``differences`` is (..., n):
+    one test per leading index, all at once.
 
     Raises:
-        ValueError: for fewer than 2 or more than 16 differences, or a bad ``alternative``.
+        ValueError: for fewer than 2 or more than 16 pairs, or a bad ``alternative``.
     """
-    d = validate.array("differences", differences, ("n",))
-    if not 2 <= len(d) <= 16:
-        raise ValueError(f"differences must hold 2 to 16 pairs, got {len(d)}")
+    d = np.asarray(differences, float)
+    if d.ndim < 1 or not 2 <= d.shape[-1] <= 16 or not np.all(np.isfinite(d)):
+        raise ValueError(f"differences must hold 2 to 16 finite pairs, got shape {d.shape}")
     validate.choice("alternative", alternative, ("two-sided", "less"))
-    means = np.array(list(product((-1.0, 1.0), repeat=len(d)))) @ np.abs(d) / len(d)
-    observed, slack = d.mean(), 1e-12 * (1.0 + np.abs(d).sum())
+    n = d.shape[-1]
+    signs = np.array(list(product((-1.0, 1.0), repeat=n)))  # (2^n, n)
+    means = np.abs(d) @ signs.T / n  # (..., 2^n)
+    observed, slack = d.mean(axis=-1, keepdims=True), 1e-12 * (1 + np.abs(d).sum(-1, keepdims=True))
     if alternative == "less":
-        return float(np.mean(means <= observed + slack))
-    return float(np.mean(np.abs(means) >= abs(observed) - slack))
+        return np.mean(means <= observed + slack, axis=-1)
+    return np.mean(np.abs(means) >= np.abs(observed) - slack, axis=-1)

@@ -9,15 +9,19 @@ NTK), so each is conditioned on its own observations.
 """
 
 import numpy as np
+import scipy.integrate
+import scipy.stats
 
-from rndlib import models, theory
+from rndlib import models, theory, validate
 from rndlib.bandit import ARMS, Observed
 
 
-def ntk_gram(spec: models.ArchSpec, contexts: np.ndarray) -> np.ndarray:
-    """The infinite-width NTK of a single-output network of ``spec`` on ``contexts``, float64."""
+def gram(spec: models.ArchSpec, contexts: np.ndarray, get: str = "ntk") -> np.ndarray:
+    """The infinite-width ``get`` kernel ('ntk' or 'nngp') of a one-output network of ``spec``
+    on ``contexts`` (neural-tangents' analytic ``kernel_fn``), as float64."""
+    validate.choice("get", get, ("ntk", "nngp"))
     kernel_fn = models.network(spec.replace(heads=1))[2]
-    return np.asarray(kernel_fn(contexts, None, "ntk"), np.float64)
+    return np.asarray(kernel_fn(validate.array("contexts", contexts, ("n", 2)), None, get), float)
 
 
 def exact_posterior(
@@ -27,7 +31,7 @@ def exact_posterior(
 
     Args:
         ntk: the NTK Gram matrix of a list of contexts whose first ``len(seen.arms)``
-            are those seen (:func:`ntk_gram`).
+            are those seen (:func:`gram`).
         seen: the arms played and rewards received at those contexts.
         new: indices into that list of the contexts to predict at.
         noise: ``sigma^2``.
@@ -86,3 +90,38 @@ def pick_frequencies(values: np.ndarray) -> np.ndarray:
 def decision_distance(frequencies: np.ndarray, reference: np.ndarray) -> float:
     """Mean over contexts of the total-variation distance between two pick distributions."""
     return float(np.mean(0.5 * np.abs(np.asarray(frequencies) - reference).sum(axis=-1)))
+
+
+def thompson_pick_probabilities(mean: np.ndarray, sd: np.ndarray, points: int = 4001) -> np.ndarray:
+    """P(arm a has the largest draw) for independent ``N(mean_a, sd_a^2)``, (n, ARMS).
+
+    By quadrature of ``int phi_a(t) prod_{b != a} Phi_b(t) dt`` on ``points`` points over
+    ``mean -+ 8 sd``: the exact decision law of Thompson sampling at each context.
+    """
+    mean, sd = np.asarray(mean, float), np.asarray(sd, float)
+    low = np.min(mean - 8 * sd, axis=1, keepdims=True)
+    high = np.max(mean + 8 * sd, axis=1, keepdims=True)
+    t = low + (high - low) * np.linspace(0.0, 1.0, points)  # (n, points)
+    z = (t[:, :, None] - mean[:, None, :]) / sd[:, None, :]  # (n, points, ARMS)
+    log_cdf = scipy.stats.norm.logcdf(z)
+    others = np.sum(log_cdf, axis=2, keepdims=True) - log_cdf
+    density = scipy.stats.norm.pdf(z) / sd[:, None, :] * np.exp(others)
+    p = scipy.integrate.trapezoid(density, t[:, :, None], axis=1)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def ucb_pick_probabilities(
+    mean: np.ndarray, var: np.ndarray, scale: float, dof: int, draws: int, seed: int
+) -> np.ndarray:
+    """P(UCB plays arm a), (n, ARMS), when each bonus is a ``dof``-draw estimate of ``sqrt(var)``.
+
+    The bonus is ``sqrt(var chi^2_dof / dof)`` at each context and arm, independently: the
+    law of an RND's ``sqrt(mean_k eps_k^2 / 2)`` over ``dof`` heads and of the standard
+    deviation of ``dof + 1`` ensemble members (Thm. 5.6). Estimated from ``draws`` draws.
+    """
+    rng = np.random.default_rng(validate.integer("seed", seed, minimum=0))
+    chi2 = rng.chisquare(
+        validate.integer("dof", dof), (validate.integer("draws", draws), *np.shape(var))
+    )
+    values = mean + scale * np.sqrt(np.clip(var, 0.0, None) * chi2 / dof)
+    return pick_frequencies(values)

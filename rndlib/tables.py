@@ -194,6 +194,7 @@ BLOCKS = {
     "seeds": (("seeds",), seeds_table, "make seeds", RESULTS_PAGE),
     "timings": (("timings",), timings_table, "make timings", ENVIRONMENT_PAGE),
     "bench": (("bench", "bench_scaling"), bench_table, "make bench", BENCHMARKS_PAGE),
+    "regret": (("08_decisions",), report.regret_table, "python -m rndlib.tables", README),
 }
 
 

@@ -191,14 +191,15 @@ RULES: dict[str, Rule] = {
             "depth width width_2d time_width heads_width cost_width compare_width law_width "
             "step_width long_width noise_width steps long_steps optimizer_steps "
             "record_every batch_size digits_train digits_test digits_steps sweep_heads "
-            "compare_max_steps"
+            "compare_max_steps first check_history check_contexts check_width"
         ).split(),
         integer,
     ),
     **dict.fromkeys(
         (
             "heads n_seeds n_networks sweep_seeds head_seeds standard_seeds n_splits "
-            "sweep_n n_train n_test"
+            "sweep_n n_train n_test contexts bandit_seeds tune_bandits check_histories "
+            "check_heads pool_bandits"
         ).split(),
         _count,
     ),
@@ -222,6 +223,10 @@ RULES: dict[str, Rule] = {
     "lr_fractions": partial(finites, above=0.0, below=2.0),
     "levels": partial(finites, above=0.0, below=1.0),
     "noise": partial(finite, above=0.0),
+    "reward_scale": partial(finite, above=0.0),
+    **dict.fromkeys(("tune_delta", "check_delta"), partial(finite, above=0.0, below=1.0)),
+    "deltas": partial(finites, above=0.0, below=1.0),
+    "bonus_scales": partial(finites, at_least=0.0),
     **dict.fromkeys(("noise_levels", "adam_lrs"), partial(finites, above=0.0)),
     **dict.fromkeys(("rhos", "compare_rhos"), partial(finites, above=1.0)),
     "optimizer": partial(choice, options=("nesterov", "gd")),
@@ -265,6 +270,8 @@ def _check_together(p: Mapping[str, object]) -> None:
             f"{p['heads_per_width'] * p['width']:g}: RND's heads would leave the kernel regime "
             "(notebook 05); raise width"
         )
+    if {"first", "contexts"} <= p.keys() and p["first"] >= p["contexts"]:
+        raise ValueError(f"first must be below contexts ({p['contexts']}), got {p['first']}")
     if "rhos" in p and len(p["rhos"]) < 3:
         raise ValueError(
             f"rhos must hold at least 3 condition numbers to fit a slope, got {p['rhos']}"

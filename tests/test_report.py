@@ -109,4 +109,4 @@ def test_each_notebook_closes_with_the_front_pages_words_on_its_own_run():
             statement, words = line.removeprefix("- **").rstrip(".").split("**: ", 1)
             assert f"| {statement} | {words} |" in table
     with pytest.raises(ValueError, match="stem"):
-        report.verdict("08_decisions", {})
+        report.verdict("09_unwritten", {})
