@@ -212,7 +212,7 @@ RULES: dict[str, Rule] = {
     ),
     **dict.fromkeys(("law_heads", "cost_sizes", "scaling_sizes"), _counts),
     "heads_sweep": increasing,
-    "power_sets": partial(integer, minimum=100),
+    **dict.fromkeys(("power_sets", "null_sets"), partial(integer, minimum=100)),
     "null_repeats": partial(integer, minimum=20),
     "ratio_images": partial(integer, minimum=10),
     **dict.fromkeys(
