@@ -124,8 +124,8 @@ def outputs(apply, params, z: np.ndarray) -> np.ndarray:
     return np.asarray(models.apply_members(apply, params, jnp.asarray(z, DTYPE)), np.float64)
 
 
-def _rewards(seen: Observed, rows: int, heads: int = 1) -> np.ndarray:
-    y = np.zeros((rows, heads))
+def _rewards(seen: Observed, rows: int) -> np.ndarray:
+    y = np.zeros((rows, 1))
     y[: len(seen.rewards)] = np.asarray(seen.rewards)[:, None]
     return y
 
