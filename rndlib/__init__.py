@@ -94,7 +94,7 @@ API: dict[str, tuple[str, ...]] = {
         "PSD_RTOL", "NullTest", "Check", "digest", "memo", "Spectrum", "spectrum", "square_root",
         "decorrelated", "profile_statistics", "lrt", "upper_tail_pvalue", "null_test", "scale_test",
         "check_level", "profile_null", "lrt_null", "ad_chi2", "ks_two_sample", "exact_estimates",
-        "counted_test", "prediction_test",
+        "counted_test", "counted_bound_test", "prediction_test",
     ),
     # the wheel bandit: contexts, rewards, the loop that plays it, paired tests of regret
     "bandit": (

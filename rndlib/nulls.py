@@ -16,7 +16,8 @@ null seeds. A plain log-normal still let through about twice its level on notebo
 S_T[Theta] (``mean_z2``, 128 draws: 1.8 times a level of 2e-4 to 2e-3, fitted on 1,000 and
 tested on 19,000 null sets, ten times), the skewed one 0.05 to 0.5 times. Where the null is
 cheap enough to simulate far beyond the level (:func:`rndlib.checks.chi2_law_check`),
-p-values are counts among the simulated sets instead of a fitted tail (:func:`counted_test`).
+p-values are counts among the simulated sets instead of a fitted tail (:func:`counted_test`;
+its bound, :func:`counted_bound_test`, holds the level for the one null a run draws).
 A mean over many inputs, whose null is nearly normal, is read by a prediction interval
 (:func:`prediction_test`, exact for a normal null of any size).
 
@@ -318,10 +319,40 @@ def counted_test(value: float, null: np.ndarray) -> NullTest:
     """
     n = len(null)
     pvalue = (1 + n - np.searchsorted(null, value, side="left")) / (1 + n)
-    at = 0.99 * (n - 1)  # numpy's default (linear) quantile
+    return NullTest(float(value), float(pvalue), float(np.mean(null)), _sorted_q99(null))
+
+
+def counted_bound_test(
+    value: float, null: np.ndarray, two_sided: bool, confidence: float = 0.99
+) -> NullTest:
+    """A counted p-value that holds its level for the null drawn, with ``confidence``.
+
+    The count of :func:`counted_test` holds its level on average over simulated nulls, but
+    given one null of R sets the tail probability of its rejection threshold is itself
+    random, about sqrt(level / R) either side of the level: a run's false-alarm rate
+    exceeds the level about as often as not. Here the p-value is the exact
+    (Clopper-Pearson) ``confidence`` upper bound of P(T >= value), given that k of the R
+    sets reach ``value``. A check at level alpha then raises false alarms at a rate of at
+    most alpha for all but a fraction 1 - ``confidence`` of the nulls it might have drawn.
+    Two-sided: twice the smaller of the two tails' bounds.
+
+    ``null`` is sorted (ascending): a power study calls this once per simulated set.
+    """
+    confidence = validate.finite("confidence", confidence, above=0.0, below=1.0)
+    n = len(null)
+    counts = [n - np.searchsorted(null, value, side="left")]
+    if two_sided:
+        counts.append(np.searchsorted(null, value, side="right"))
+    bounds = [1.0 if k >= n else scipy.stats.beta.ppf(confidence, k + 1, n - k) for k in counts]
+    pvalue = min(1.0, len(counts) * min(bounds))
+    return NullTest(float(value), float(pvalue), float(np.mean(null)), _sorted_q99(null))
+
+
+def _sorted_q99(null: np.ndarray) -> float:
+    """numpy's default (linear) 99% quantile of a sorted array, by lookup."""
+    at = 0.99 * (len(null) - 1)
     low = int(at)
-    q99 = null[low] + (at - low) * (null[min(low + 1, n - 1)] - null[low])
-    return NullTest(float(value), float(pvalue), float(np.mean(null)), float(q99))
+    return float(null[low] + (at - low) * (null[min(low + 1, len(null) - 1)] - null[low]))
 
 
 def prediction_test(value: float, null: np.ndarray) -> NullTest:

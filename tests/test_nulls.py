@@ -28,6 +28,44 @@ def test_counted_pvalues_count_the_sorted_null():
         assert found.q99 == pytest.approx(np.quantile(null, 0.99), rel=1e-12)
 
 
+def _false_alarm_rate_given_the_null(test, null, level):
+    """P(reject) for a fresh uniform statistic, given one sorted uniform null: exact."""
+    top = len(null) - 4 * int(level * len(null))  # the threshold lies among the top sets
+    pvalues = np.array([test(v, null).pvalue for v in null[top:]])  # at null[j]: n - j reach it
+    j = top + np.flatnonzero(pvalues <= level)[0]  # rejected from here, and down to null[j - 1]
+    assert j > top
+    return 1.0 - null[j - 1]
+
+
+def test_counted_bound_holds_the_level_for_the_null_drawn():
+    """Given one null, a plain count's false-alarm rate exceeds the level about half the
+    time; the 99% bound's, in at most about 1% of the nulls (uniform statistics, whose
+    tail is known exactly)."""
+    rng, level, nulls_drawn = np.random.default_rng(0), 0.01, 1000
+    above = {"count": 0, "bound": 0}
+    for _ in range(nulls_drawn):
+        null = np.sort(rng.random(2000))
+        above["count"] += _false_alarm_rate_given_the_null(nulls.counted_test, null, level) > level
+        bound = _false_alarm_rate_given_the_null(
+            lambda v, n: nulls.counted_bound_test(v, n, two_sided=False), null, level
+        )
+        above["bound"] += bound > level
+    assert 0.3 < above["count"] / nulls_drawn < 0.7
+    assert above["bound"] / nulls_drawn <= 0.02  # 1% expected; 0.02 is 3 standard errors above
+    with pytest.raises(ValueError, match="confidence"):
+        nulls.counted_bound_test(0.5, null, two_sided=False, confidence=1.0)
+
+
+def test_counted_bound_two_sided_is_twice_the_smaller_tail():
+    null = np.sort(np.random.default_rng(1).normal(size=999))
+    for value in (-2.5, -0.1, 0.0, 1.7, 3.5):
+        upper = nulls.counted_bound_test(value, null, two_sided=False).pvalue
+        lower = nulls.counted_bound_test(-value, -null[::-1], two_sided=False).pvalue
+        both = nulls.counted_bound_test(value, null, two_sided=True).pvalue
+        assert both == pytest.approx(min(1.0, 2 * min(upper, lower)), rel=1e-12)
+        assert upper >= nulls.counted_test(value, null).pvalue  # a bound, never below the count
+
+
 def test_nulls_are_simulated_once_per_covariance_and_reused_unchanged():
     cov = gaussians.cov()
     estimate = np.mean(gaussians.draws(cov, 32, 5) ** 2, axis=0)
