@@ -58,8 +58,9 @@ figures-quick: $(STAMP) ## run every notebook with quick parameters into build/q
 timings: $(STAMP) ## every notebook quick (into build/timings), then full (in place), each timed: data/results/timings.json
 	$(PY) -m rndlib.pipeline --timings $(NOTEBOOKS)
 
-bench: $(STAMP) ## time RND, ensembles and the exact GP, then posterior sampling up to N = 20,000 (under an hour): data/results/bench*.json, figures/bench_*
+bench: $(STAMP) ## time RND, ensembles and the exact GP, sample posteriors up to N = 20,000, play the wheel bandit at every radius: data/results/bench*.json, figures/bench_*
 	RNDLIB_OUTPUT_DIR=$(CURDIR) $(PY) -m rndlib.benchmark
+	RNDLIB_OUTPUT_DIR=$(CURDIR) $(PY) -m rndlib.regret_study
 
 SEEDS ?= 100-119
 seeds: $(STAMP) ## every notebook quick at seeds $(SEEDS) (build/seeds): data/results/seeds.json (resumes)

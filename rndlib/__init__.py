@@ -100,7 +100,7 @@ API: dict[str, tuple[str, ...]] = {
     "bandit": (
         "ARMS", "PUBLISHED_NEURAL_LINEAR", "PUBLISHED_CONTEXTS", "Wheel", "Observed",
         "quadrant_arm", "wheel", "retraining_points", "uniform_start", "play", "regret",
-        "uniform_regret", "normalised", "sign_flip_pvalue",
+        "uniform_regret", "normalised", "SIGN_PATTERNS", "EXACT_PAIRS", "sign_flip_pvalue",
     ),
     # each arm's NTK-GP limit, and how often a sampler picks each arm
     "limits": (
@@ -113,6 +113,11 @@ API: dict[str, tuple[str, ...]] = {
         "observed_rows", "query_rows", "by_arm", "init_networks", "fit", "outputs", "mean_network",
         "rnd_bonus", "bayesian_rnd_errors", "ensemble_outputs", "uniform", "greedy", "ucb",
         "thompson", "neural_linear",
+    ),
+    # the regret study of notebook 08 and make bench
+    "regret_study": (
+        "AGENTS", "AGENT_COLOURS", "TESTS", "BENCH", "Study", "grams", "roster", "bonus_scale",
+        "play_all", "summary", "regret_tests", "run_bench", "plot_bench", "main",
     ),
     # the claims' checks
     "checks": (
@@ -141,8 +146,8 @@ API: dict[str, tuple[str, ...]] = {
     ),
     # the front page's verdicts and the results page, in words, from the results files
     "report": (
-        "LESSONS", "checks_in", "check_summary", "AGENT_LABELS", "regret_table", "CLAIMS",
-        "verdict", "claims_table", "results_page",
+        "LESSONS", "checks_in", "check_summary", "AGENT_LABELS", "regret_table",
+        "bench_regret_table", "CLAIMS", "verdict", "claims_table", "results_page",
     ),
     # the generated tables of the README and of the pages beside it
     "tables": (

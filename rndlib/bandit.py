@@ -158,26 +158,41 @@ def normalised(regrets: np.ndarray, bandit: Wheel) -> np.ndarray:
     return 100.0 * np.asarray(regrets)[..., -1] / uniform_regret(bandit)[-1]
 
 
+#: Random sign patterns of the sign-flip test above :data:`EXACT_PAIRS` pairs.
+SIGN_PATTERNS = 2**16 - 1
+#: Up to this many pairs the sign-flip test enumerates all 2^n sign patterns.
+EXACT_PAIRS = 16
+
+
 def sign_flip_pvalue(differences: np.ndarray, alternative: str = "two-sided") -> np.ndarray:
-    """Exact p-values of the paired sign-flip (permutation) test of a zero mean difference.
+    """P-values of the paired sign-flip (permutation) test of a zero mean difference.
 
     Under the null each paired difference is as likely negative as positive; the p-value
-    is the share of the ``2^n`` sign patterns whose mean is at least as extreme as the
-    observed one (``"less"``: at least as negative). With ``n`` pairs the smallest
-    attainable p-value is ``2^-n`` (``2^(1-n)`` two-sided). ``differences`` is (..., n):
-    one test per leading index, all at once.
+    is the share of sign patterns whose mean is at least as extreme as the observed one
+    (``"less"``: at least as negative). Up to :data:`EXACT_PAIRS` pairs all ``2^n``
+    patterns are enumerated (exact; the smallest attainable p-value is ``2^-n``, ``2^(1-n)``
+    two-sided); above, the observed pattern and :data:`SIGN_PATTERNS` random ones (a fixed
+    stream) are counted, ``(1 + #) / (1 + SIGN_PATTERNS)`` (Phipson & Smyth 2010), never
+    below ``1 / (1 + SIGN_PATTERNS)``.
+    ``differences`` is (..., n): one test per leading index, all at once.
 
     Raises:
-        ValueError: for fewer than 2 or more than 16 pairs, or a bad ``alternative``.
+        ValueError: for fewer than 2 or more than 200 pairs, or a bad ``alternative``.
     """
     d = np.asarray(differences, float)
-    if d.ndim < 1 or not 2 <= d.shape[-1] <= 16 or not np.all(np.isfinite(d)):
-        raise ValueError(f"differences must hold 2 to 16 finite pairs, got shape {d.shape}")
+    if d.ndim < 1 or not 2 <= d.shape[-1] <= 200 or not np.all(np.isfinite(d)):
+        raise ValueError(f"differences must hold 2 to 200 finite pairs, got shape {d.shape}")
     validate.choice("alternative", alternative, ("two-sided", "less"))
     n = d.shape[-1]
-    signs = np.array(list(product((-1.0, 1.0), repeat=n)))  # (2^n, n)
-    means = np.abs(d) @ signs.T / n  # (..., 2^n)
+    if n <= EXACT_PAIRS:
+        signs = np.array(list(product((-1.0, 1.0), repeat=n)))  # (2^n, n), the observed among them
+    else:
+        signs = np.random.default_rng(0).choice((-1.0, 1.0), (SIGN_PATTERNS, n))
+    own = int(n > EXACT_PAIRS)  # the observed pattern, counted once beside random ones
+    means = np.abs(d) @ signs.T / n  # (..., patterns)
     observed, slack = d.mean(axis=-1, keepdims=True), 1e-12 * (1 + np.abs(d).sum(-1, keepdims=True))
     if alternative == "less":
-        return np.mean(means <= observed + slack, axis=-1)
-    return np.mean(np.abs(means) >= np.abs(observed) - slack, axis=-1)
+        extreme = np.sum(means <= observed + slack, axis=-1)
+    else:
+        extreme = np.sum(np.abs(means) >= np.abs(observed) - slack, axis=-1)
+    return (own + extreme) / (own + len(signs))

@@ -227,20 +227,54 @@ def _decisions(r: Results) -> str:
     )
 
 
-def regret_table(results: dict) -> str:
-    """The README's regret table: normalised regret (uniform = 100), mean ± s.e., by radius."""
-    deltas = results["deltas"]
+def _regret_rows(normalised: dict, deltas: list[float]) -> list[str]:
+    """Markdown rows of normalised regret, mean ± s.e.: one per agent, a column per radius."""
     rows = [
-        f"On the wheel bandit (notebook 08: {results['contexts']:,} contexts, "
-        f"{results['bandit_seeds']} bandits per radius), regret as a percentage of uniform play's:",
-        "",
         "| agent | " + " | ".join(f"δ = {d}" for d in deltas) + " |",
         "|---" * (len(deltas) + 1) + "|",
     ]
     for name, label in AGENT_LABELS.items():
-        by = results["normalised_regret"][name]
-        cells = [f"{by[str(d)]['mean']:.1f} ± {by[str(d)]['se']:.1f}" for d in deltas]
+        cells = [f"{normalised[name][str(d)]['mean']:.1f} ± {normalised[name][str(d)]['se']:.1f}"
+                 for d in deltas]  # fmt: skip
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def regret_table(results: dict) -> str:
+    """The README's regret table: normalised regret (uniform = 100), mean ± s.e., by radius."""
+    return "\n".join([
+        f"On the wheel bandit (notebook 08: {results['contexts']:,} contexts, "
+        f"{results['bandit_seeds']} bandits per radius), regret as a percentage of uniform play's:",
+        "",
+        *_regret_rows(results["normalised_regret"], results["deltas"]),
+    ])  # fmt: skip
+
+
+def bench_regret_table(bench: dict) -> str:
+    """``make bench``'s regret study: the regret table at every radius, NeuralLinear's
+    published values beside it, and the paired sign-flip tests' p-values by radius."""
+    setting, deltas = bench["setting"], bench["setting"]["deltas"]
+    published = [f"{bench['published'][str(d)]['neural_linear']:.2f}" for d in deltas]
+    horizon = bench["published"][str(deltas[0])]["contexts"]
+    rows = [
+        f"{setting['contexts']:,} contexts, {setting['bandits']} bandits per radius, "
+        f"UCB bonus scale {bench['ucb_scale']}; {bench['wall_s'] / 60:.0f} min on "
+        f"{bench['machine']['cpu_count']} CPU cores. Normalised regret (uniform = 100), "
+        "mean ± s.e.:",
+        "",
+        *_regret_rows(bench["normalised_regret"], deltas),
+        f"| NeuralLinear, published ({horizon:,} contexts) | " + " | ".join(published) + " |",
+        "",
+        "Paired sign-flip p-values over the bandits, by radius (exact) and pooled over the radii "
+        "each test covers (random sign patterns above 16 pairs); beating greedy is one-sided:",
+        "",
+        "| test | " + " | ".join(f"δ = {d}" for d in deltas) + " | pooled |",
+        "|---" * (len(deltas) + 2) + "|",
+    ]
+    for name, by in sorted(bench["regret_tests"].items(), key=lambda test: "beats" in test[0]):
+        cells = [f"{by[str(d)]['pvalue']:.2g}" if str(d) in by else "—" for d in deltas]
+        cells.append(f"{by['all']['pvalue']:.2g} ({by['all']['pairs']} pairs)")
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 

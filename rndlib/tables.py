@@ -195,6 +195,12 @@ BLOCKS = {
     "timings": (("timings",), timings_table, "make timings", ENVIRONMENT_PAGE),
     "bench": (("bench", "bench_scaling"), bench_table, "make bench", BENCHMARKS_PAGE),
     "regret": (("08_decisions",), report.regret_table, "python -m rndlib.tables", README),
+    "bench_decisions": (
+        ("bench_decisions",),
+        report.bench_regret_table,
+        "make bench",
+        BENCHMARKS_PAGE,
+    ),
 }
 
 

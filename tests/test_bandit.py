@@ -95,8 +95,22 @@ def test_sign_flip_pvalue_is_exact_and_holds_its_level():
     assert p.shape == (4000,) and np.mean(p <= 0.05) <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 4000)
     shifted = bandit.sign_flip_pvalue(null + 2.0)
     assert np.mean(shifted <= 0.05) > 0.85
-    with pytest.raises(ValueError, match="differences must hold 2 to 16"):
-        bandit.sign_flip_pvalue(np.ones(17))
+    with pytest.raises(ValueError, match="differences must hold 2 to 200"):
+        bandit.sign_flip_pvalue(np.ones(201))
+
+
+def test_sign_flip_pvalue_above_the_exact_pairs_counts_random_patterns():
+    """18 pairs: the random patterns' p-value is within Monte-Carlo error of the exact one."""
+    d = np.random.default_rng(2).normal(0.5, 1.0, size=(3, bandit.EXACT_PAIRS + 2))
+    signs = np.array(list(itertools.product((-1.0, 1.0), repeat=d.shape[1])))
+    means = np.abs(d) @ signs.T / d.shape[1]
+    exact = {"two-sided": np.mean(np.abs(means) >= np.abs(d.mean(1, keepdims=True)) - 1e-12, 1),
+             "less": np.mean(-means <= -d.mean(1, keepdims=True) + 1e-12, 1)}  # fmt: skip
+    for alternative, flipped in (("two-sided", d), ("less", -d)):
+        found = bandit.sign_flip_pvalue(flipped, alternative)
+        se = np.sqrt(exact[alternative] * (1 - exact[alternative]) / bandit.SIGN_PATTERNS)
+        assert np.all(np.abs(found - exact[alternative]) <= 5 * se + 2 / bandit.SIGN_PATTERNS)
+    assert bandit.sign_flip_pvalue(-np.ones(40), "less") == 1 / (1 + bandit.SIGN_PATTERNS)
 
 
 def test_thompson_pick_probabilities_match_monte_carlo():
