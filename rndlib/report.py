@@ -224,6 +224,27 @@ def _decisions(r: Results) -> str:
         f"UCB {regret['ucb_rnd']:.1f} (RND) and {regret['ucb_ensemble']:.1f} (ensemble), "
         f"greedy {regret['greedy']:.1f}; a paired "
         f"regret test rejects the overconfident sampler with power only {weak:.3f}"
+        + _bench_regret(h)
+    )
+
+
+def _bench_regret(h: dict) -> str:
+    """``make bench``'s pooled regret tests as notebook 08 read them, if it did."""
+    if not h["bench"]["read"]:
+        return ""
+    tests, setting, level = h["bench"]["regret_tests"], h["bench"]["setting"], h["level"]
+    pooled = {k: v["all"] for k, v in tests.items()}
+    greedy = [pooled["ucb_rnd beats greedy"], pooled["ts_bayesian_rnd beats greedy"]]
+    same = [pooled["ucb: rnd vs ensemble bonus"], pooled["thompson: bayesian_rnd vs exact"]]
+    explored = min(float(d) for d in tests["ucb_rnd beats greedy"] if d != "all")
+    return (
+        f"; in `make bench` ({setting['contexts']:,} contexts, {setting['bandits']} bandits at "
+        f"each of {len(setting['deltas'])} radii) the two agents beat greedy at radii from "
+        f"{explored} in {sum(t['pvalue'] <= level for t in greedy)} of 2 pooled tests (p "
+        f"{_p(greedy[0]['pvalue'])} and {_p(greedy[1]['pvalue'])} over {greedy[0]['pairs']} "
+        f"pairs) and differ in regret from their references in "
+        f"{sum(t['pvalue'] <= level for t in same)} of 2 (p {_p(same[0]['pvalue'])} and "
+        f"{_p(same[1]['pvalue'])} over {same[0]['pairs']} pairs)"
     )
 
 

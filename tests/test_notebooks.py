@@ -70,6 +70,13 @@ def test_quick_run_passes_its_claim_and_rejects_every_decoy(quick_suite, stem):
         assert all(all(by.values()) for by in results["seed_pass"].values()), results["seed_pass"]
     if stem.startswith("04"):
         assert set(results["variance_ratio"]) == {"value", "se"}
+    if stem.startswith("08"):  # the layout a reader's own check of the bandit study reads
+        for by in (results["regret"], results["normalised_regret"]):
+            cells = [v for agent in by.values() for v in agent.values()]
+            assert all(set(v) == {"mean", "se", "per_seed"} for v in cells)
+        assert all({"statistic", "pvalue", "passed"} <= set(c) for c in results["checks"].values())
+        assert set(results["published"]) == {"0.5", "0.7", "0.9", "0.95", "0.99"}
+        assert all({"neural_linear", "ours"} <= set(v) for v in results["published"].values())
     # simulated power against every decoy, and false alarms within the per-check level
     assert set(results["power"]) == set(results["decoys"]) | set(results.get("noise_decoys", {}))
     assert all(r["value"] >= 0.999 and r["sets"] >= 1000 for r in results["power"].values())
