@@ -220,7 +220,8 @@ def run_bench(setting: dict = BENCH, log: Callable[[str], None] = print) -> dict
 def plot_bench(results: dict, name: str = "bench_regret") -> None:
     """``figures/<name>``: the bench's normalised regret by radius, each agent's mean ± s.e.,
     with NeuralLinear's published values."""
-    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    plotting.use_style()
+    fig, ax = plt.subplots(figsize=(8, 4.6), layout="constrained")
     deltas = results["setting"]["deltas"]
     x = np.arange(len(deltas))
     names = [a for a in AGENTS if a != "uniform"]
@@ -234,10 +235,10 @@ def plot_bench(results: dict, name: str = "bench_regret") -> None:
     ax.plot(x, published, "x", color="k", label=f"NeuralLinear, published "
             f"({bandit.PUBLISHED_CONTEXTS:,} contexts)")  # fmt: skip
     ax.set(xticks=x, xticklabels=[f"{d}" for d in deltas], yscale="log", xlabel="radius $\\delta$",
-           ylabel="normalised regret (uniform = 100)",
+           ylabel="normalised regret, mean ± s.e.\n(uniform play = 100)",
            title=f"{results['setting']['contexts']:,} contexts, "
                  f"{results['setting']['bandits']} bandits per radius")  # fmt: skip
-    ax.legend(fontsize=7, ncol=2)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=7)
     plotting.savefig(fig, name)
     plt.close(fig)
 
